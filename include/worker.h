@@ -1,0 +1,63 @@
+/* Worker threads: one event loop and SO_REUSEPORT listeners each. */
+#ifndef WSB_WORKER_H
+#define WSB_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "config.h"
+
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+struct event;
+struct session;
+
+/* Most listening addresses (a bare port: IPv4 and IPv6). */
+#define WORKER_MAX_LISTENERS 4
+
+/* Shared by every thread: immutable config and atomic counters. */
+struct server {
+	const struct config	*cfg;
+	atomic_int		 active_sessions;
+	atomic_ullong		 next_session_id;
+	atomic_int		 websocket_sessions_ended;  /* --run-once */
+	atomic_llong		 idle_since_ms;  /* CLOCK_MONOTONIC, ms */
+	struct sockaddr_storage	 listen_addrs[WORKER_MAX_LISTENERS];
+	socklen_t		 listen_addr_lens[WORKER_MAX_LISTENERS];
+	int			 nlisten;
+};
+
+/* Commands from the main thread, set in cmd then signalled on notify. */
+#define WORKER_CMD_STOP_ACCEPT 0x1
+#define WORKER_CMD_STOP 0x2
+
+struct worker {
+	int			 id;
+	struct server		*server;
+	pthread_t		 thread;
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];
+	int			 nlisteners;
+	struct event		*backoff;	/* EMFILE: retry accept */
+	struct event		*notify;	/* main thread's commands */
+	int			 notify_fd;	/* eventfd */
+	atomic_int		 cmd;
+	TAILQ_HEAD(, session)	 sessions;
+};
+
+int worker_listen_resolve(struct server *srv, char *err, size_t errlen);
+struct worker *worker_create(struct server *srv, int id, char *err,
+    size_t errlen);
+int worker_start(struct worker *w);
+void worker_command(struct worker *w, int cmd);
+void worker_join_free(struct worker *w);
+void worker_session_started(struct worker *w);
+void worker_session_ended(struct worker *w, int was_websocket);
+long long worker_now_ms(void);
+
+#endif

@@ -1,0 +1,49 @@
+/* Named limits, each with the reason for its size. */
+#ifndef WSB_LIMITS_H
+#define WSB_LIMITS_H
+
+/* Largest request head (request line + headers) accepted before 431:
+ * browsers send 1-4 KiB; 16 KiB leaves room for big cookies. */
+#define WSB_MAX_REQUEST_HEAD (16 * 1024)
+
+/* Most header lines in one request head; a browser sends about 15. */
+#define WSB_MAX_HEADERS 64
+
+/* Seconds a client has to send a complete request head: a silent or
+ * slow client must not hold a socket. */
+#define WSB_HANDSHAKE_TIMEOUT_SEC 10
+
+/* Seconds to wait for the peer's Close after ours, and for a closing
+ * side's output to drain, before the TCP connection is dropped. */
+#define WSB_CLOSE_WAIT_SEC 2
+#define WSB_LINGER_SEC 5
+
+/* Backpressure: stop reading one side when the other side's output
+ * passes the high mark; resume when it drains to the low mark.  256 KiB
+ * keeps a 10 Gbit loopback pipe full and memory per session bounded. */
+#define WSB_HIGH_WATER (256 * 1024)
+#define WSB_LOW_WATER (64 * 1024)
+
+/* One socket read or write per callback (libevent's default is 16 KiB):
+ * larger reads mean fewer frames and fewer syscalls. */
+#define WSB_MAX_SINGLE_IO (128 * 1024)
+
+/* RFC 6455 5.5: control frames carry at most 125 bytes of payload. */
+#define WSB_MAX_CONTROL_PAYLOAD 125
+
+/* Largest frame header: 2 + 8 (64-bit length) + 4 (mask). */
+#define WSB_MAX_FRAME_HEADER 14
+
+/* Close reasons fit one control frame: 125 - 2 bytes of code. */
+#define WSB_MAX_CLOSE_REASON 123
+
+/* Seconds one connect() attempt to a target address may take. */
+#define WSB_CONNECT_TIMEOUT_SEC 10
+
+/* Back-off after accept() fails for lack of descriptors. */
+#define WSB_ACCEPT_BACKOFF_MSEC 100
+
+/* Most worker threads; more than cores buys nothing. */
+#define WSB_MAX_WORKERS 256
+
+#endif

@@ -1,0 +1,275 @@
+/* HTTP/1.1 request-head parser and response helpers (pure, no I/O).
+ * Contract as picohttpparser: bytes consumed, -2 need more, -1 bad. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+
+static int http_is_tchar(unsigned char);
+static const char *http_line_end(const char *, const char *, size_t *);
+static int http_hexval(int);
+
+/* RFC 9110 5.6.2 token characters. */
+static int
+http_is_tchar(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return 1;
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+		return 1;
+	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Find the end of the line starting at p: returns the address of its
+ * CR or LF and sets *eol_len (1 for LF, 2 for CRLF); NULL if the line is
+ * not complete yet. A CR not followed by LF is returned with eol_len 0. */
+static const char *
+http_line_end(const char *p, const char *end, size_t *eol_len)
+{
+	const char	*q;
+
+	for (q = p; q < end; q++) {
+		if (*q == '\n') {
+			*eol_len = 1;
+			return q;
+		}
+		if (*q == '\r') {
+			if (q + 1 == end)
+				return NULL;
+			*eol_len = q[1] == '\n' ? 2 : 0;
+			return q;
+		}
+	}
+	return NULL;
+}
+
+/* Parse a request head; see http.h for the return values. */
+int
+http_parse_request(const char *buf, size_t len, struct http_request *req)
+{
+	const char	*p = buf, *end = buf + len, *eol, *q, *colon;
+	const char	*v, *ve;
+	size_t		 eol_len;
+
+	memset(req, 0, sizeof(*req));
+
+	/* Tolerate empty lines before the request line (RFC 9112 2.2). */
+	while (p < end && (*p == '\r' || *p == '\n')) {
+		if (*p == '\r' && (p + 1 == end || p[1] != '\n'))
+			return p + 1 == end ? -2 : -1;
+		p += *p == '\r' ? 2 : 1;
+	}
+
+	/* Request line: method SP target SP HTTP/1.x */
+	if ((eol = http_line_end(p, end, &eol_len)) == NULL)
+		goto incomplete;
+	if (eol_len == 0)
+		return -1;
+	for (q = p; q < eol && http_is_tchar((unsigned char)*q); q++)
+		;
+	if (q == p || q == eol || *q != ' ')
+		return -1;
+	req->method = p;
+	req->method_len = (size_t)(q - p);
+	p = q + 1;
+	for (q = p; q < eol && (unsigned char)*q > 0x20 && *q != 0x7f; q++)
+		;
+	if (q == p || q == eol || *q != ' ')
+		return -1;
+	req->path = p;
+	req->path_len = (size_t)(q - p);
+	p = q + 1;
+	if (eol - p != 8 || memcmp(p, "HTTP/1.", 7) != 0 || p[7] < '0' ||
+	    p[7] > '9')
+		return -1;
+	req->minor_version = p[7] - '0';
+	p = eol + eol_len;
+
+	/* Header lines until an empty line. */
+	for (;;) {
+		if ((eol = http_line_end(p, end, &eol_len)) == NULL)
+			goto incomplete;
+		if (eol_len == 0)
+			return -1;
+		if (eol == p)
+			return (int)(eol + eol_len - buf);
+		/* obs-fold (a line starting with blank) is refused. */
+		if (*p == ' ' || *p == '\t')
+			return -1;
+		if (req->num_headers == WSB_MAX_HEADERS)
+			return -1;
+		for (colon = p; colon < eol && http_is_tchar(
+		    (unsigned char)*colon); colon++)
+			;
+		if (colon == p || colon == eol || *colon != ':')
+			return -1;
+		v = colon + 1;
+		ve = eol;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		for (q = v; q < ve; q++) {
+			unsigned char c = (unsigned char)*q;
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return -1;
+		}
+		req->headers[req->num_headers].name = p;
+		req->headers[req->num_headers].name_len = (size_t)(colon - p);
+		req->headers[req->num_headers].value = v;
+		req->headers[req->num_headers].value_len = (size_t)(ve - v);
+		req->num_headers++;
+		p = eol + eol_len;
+	}
+
+incomplete:
+	return -2;
+}
+
+/* Look up a header by name, case-insensitively; first one wins. */
+const char *
+http_header_get(const struct http_request *req, const char *name,
+    size_t *len)
+{
+	size_t	 i, n = strlen(name);
+
+	for (i = 0; i < req->num_headers; i++) {
+		const struct http_header *h = &req->headers[i];
+		if (h->name_len == n && strncasecmp(h->name, name, n) == 0) {
+			*len = h->value_len;
+			return h->value;
+		}
+	}
+	*len = 0;
+	return NULL;
+}
+
+/* Whether a comma-separated header list holds token (any case). */
+int
+http_list_has_token(const char *list, size_t len, const char *token)
+{
+	size_t		 tlen = strlen(token);
+	const char	*p = list, *end = list + len, *item, *item_end;
+
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		item = p;
+		while (p < end && *p != ',')
+			p++;
+		item_end = p;
+		while (item_end > item &&
+		    (item_end[-1] == ' ' || item_end[-1] == '\t'))
+			item_end--;
+		if ((size_t)(item_end - item) == tlen &&
+		    strncasecmp(item, token, tlen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The reason phrase for the statuses this server sends. */
+const char *
+http_status_text(int status)
+{
+	switch (status) {
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+/* Format a complete error response with a one-line text body. */
+int
+http_format_error(char *out, size_t outlen, int status,
+    const char *extra_headers, const char *reason)
+{
+	int	 n;
+
+	n = snprintf(out, outlen,
+	    "HTTP/1.1 %d %s\r\n"
+	    "Server: wsbridge\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Connection: close\r\n"
+	    "%s"
+	    "\r\n"
+	    "%s\n",
+	    status, http_status_text(status), strlen(reason) + 1,
+	    extra_headers != NULL ? extra_headers : "", reason);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	return n;
+}
+
+/* Value of a hex digit, or -1. */
+static int
+http_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Find name=value in the query string of path and percent-decode it
+ * ('+' is a space, as in forms).  A value holding NUL is refused. */
+int
+http_query_param(const char *path, size_t path_len, const char *name,
+    char *out, size_t outlen)
+{
+	const char	*p, *end = path + path_len, *item, *eq;
+	size_t		 nlen = strlen(name), o;
+	int		 hi, lo;
+
+	if (outlen == 0 || (p = memchr(path, '?', path_len)) == NULL)
+		return -1;
+	p++;
+	while (p < end) {
+		item = p;
+		while (p < end && *p != '&' && *p != '#')
+			p++;
+		eq = memchr(item, '=', (size_t)(p - item));
+		if (eq != NULL && (size_t)(eq - item) == nlen &&
+		    memcmp(item, name, nlen) == 0) {
+			o = 0;
+			for (eq++; eq < p; eq++) {
+				int c = (unsigned char)*eq;
+				if (c == '%') {
+					if (p - eq < 3 ||
+					    (hi = http_hexval(eq[1])) < 0 ||
+					    (lo = http_hexval(eq[2])) < 0)
+						return -1;
+					c = hi << 4 | lo;
+					eq += 2;
+				} else if (c == '+')
+					c = ' ';
+				if (c == 0 || o + 1 >= outlen)
+					return -1;
+				out[o++] = (char)c;
+			}
+			out[o] = '\0';
+			return 0;
+		}
+		if (p < end && *p == '#')
+			break;
+		if (p < end)
+			p++;
+	}
+	return -1;
+}

@@ -1,0 +1,149 @@
+/* Thread-safe logging: each line is formatted on the stack and written
+ * with one write(2), so lines from workers never interleave. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX 1024
+
+static int log_level = LOG_LEVEL_INFO;
+
+static void log_vwrite(const char *, const char *, int, const char *,
+    va_list) __attribute__((format(printf, 4, 0)));
+
+/* Set the level: verbose > 0 turns on debug lines. */
+void
+log_init(int verbose)
+{
+	log_level = verbose > 0 ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO;
+}
+
+/* Whether debug lines are on (callers skip costly formatting). */
+int
+log_verbose(void)
+{
+	return log_level >= LOG_LEVEL_DEBUG;
+}
+
+/* Format "time level: message[: strerror]\n" and write it at once. */
+static void
+log_vwrite(const char *level, const char *errstr, int with_err,
+    const char *fmt, va_list ap)
+{
+	char		 line[LOG_LINE_MAX];
+	struct timespec	 ts;
+	struct tm	 tm;
+	size_t		 n;
+	int		 r;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: ",
+	    ts.tv_nsec / 1000000, level);
+	if (r > 0)
+		n += (size_t)r < sizeof(line) - n ? (size_t)r : 0;
+	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (r > 0)
+		n = n + (size_t)r < sizeof(line) ? n + (size_t)r :
+		    sizeof(line) - 1;
+	if (with_err && n < sizeof(line) - 1) {
+		r = snprintf(line + n, sizeof(line) - n, ": %s", errstr);
+		if (r > 0)
+			n = n + (size_t)r < sizeof(line) ? n + (size_t)r :
+			    sizeof(line) - 1;
+	}
+	if (n >= sizeof(line) - 1)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, n);
+}
+
+/* A warning with the current errno's text appended. */
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 buf[128];
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite("warning", strerror_r(saved, buf, sizeof(buf)), 1, fmt,
+	    ap);
+	va_end(ap);
+	errno = saved;
+}
+
+/* A warning without errno. */
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("warning", NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* An informational line: connects, closes, start-up. */
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("info", NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* A debug line, shown with -v. */
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_level < LOG_LEVEL_DEBUG)
+		return;
+	va_start(ap, fmt);
+	log_vwrite("debug", NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+/* One character per frame for --traffic, as websockify prints them. */
+void
+log_traffic(char c)
+{
+	(void)!write(STDERR_FILENO, &c, 1);
+}
+
+/* Start-up failure or broken invariant, with errno: exit 1. */
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	 buf[128];
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite("fatal", strerror_r(saved, buf, sizeof(buf)), 1, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Start-up failure or broken invariant, without errno: exit 1. */
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite("fatal", NULL, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,211 @@
+/* Start-up, signals and the lifecycle options; the work is in the
+ * worker threads. */
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+#include "wsb_limits.h"
+
+/* How often the main thread looks at the session counters. */
+#define MAIN_TICK_MSEC 100
+
+struct main_state {
+	struct server	 server;
+	struct worker	*workers[WSB_MAX_WORKERS];
+	int		 nworkers;
+	struct event_base *base;
+	long long	 started_ms;
+	int		 accepting;
+};
+
+static void main_signal_cb(evutil_socket_t, short, void *);
+static void main_tick_cb(evutil_socket_t, short, void *);
+static void main_check_target(const struct config *);
+static void main_log_settings(const struct main_state *);
+
+/* Stop the loop on SIGINT or SIGTERM. */
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state	*ms = arg;
+
+	log_info("got signal %d, exiting", (int)sig);
+	event_base_loopexit(ms->base, NULL);
+}
+
+/* Act on --run-once, --timeout and --idle-timeout. */
+static void
+main_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct main_state	*ms = arg;
+	const struct config	*cfg = ms->server.cfg;
+	long long		 now = worker_now_ms();
+	int			 active, i;
+
+	active = atomic_load(&ms->server.active_sessions);
+	if (cfg->run_once &&
+	    atomic_load(&ms->server.websocket_sessions_ended) > 0) {
+		log_info("--run-once: first WebSocket session ended, exiting");
+		event_base_loopexit(ms->base, NULL);
+		return;
+	}
+	if (cfg->timeout > 0 && ms->accepting &&
+	    now - ms->started_ms >= (long long)cfg->timeout * 1000) {
+		log_info("--timeout: %d s passed, no longer accepting",
+		    cfg->timeout);
+		for (i = 0; i < ms->nworkers; i++)
+			worker_command(ms->workers[i], WORKER_CMD_STOP_ACCEPT);
+		ms->accepting = 0;
+	}
+	if (!ms->accepting && active == 0) {
+		log_info("no longer accepting and no sessions left, exiting");
+		event_base_loopexit(ms->base, NULL);
+		return;
+	}
+	if (cfg->idle_timeout > 0 && active == 0 &&
+	    now - atomic_load(&ms->server.idle_since_ms) >=
+	    (long long)cfg->idle_timeout * 1000) {
+		log_info("--idle-timeout: no session for %d s, exiting",
+		    cfg->idle_timeout);
+		event_base_loopexit(ms->base, NULL);
+	}
+}
+
+/* A target that does not resolve yet is reported, not fatal: the
+ * backend may come later, and each connection reports it again. */
+static void
+main_check_target(const struct config *cfg)
+{
+	struct addrinfo	 hints, *res;
+	int		 r;
+
+	if (cfg->unix_target != NULL)
+		return;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if ((r = getaddrinfo(cfg->target_host, cfg->target_port, &hints,
+	    &res)) != 0) {
+		log_warnx("target %s:%s does not resolve now (%s); "
+		    "connections will retry", cfg->target_host,
+		    cfg->target_port, gai_strerror(r));
+		return;
+	}
+	freeaddrinfo(res);
+}
+
+/* The start-up line, like websockify's settings summary. */
+static void
+main_log_settings(const struct main_state *ms)
+{
+	const struct config	*cfg = ms->server.cfg;
+	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+	char			 listen[256] = "", tgt[300];
+	size_t			 n = 0;
+	int			 i;
+
+	for (i = 0; i < ms->server.nlisten && n < sizeof(listen); i++) {
+		getnameinfo((const struct sockaddr *)
+		    &ms->server.listen_addrs[i],
+		    ms->server.listen_addr_lens[i], host, sizeof(host), serv,
+		    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
+		n += (size_t)snprintf(listen + n, sizeof(listen) - n,
+		    "%s%s%s%s:%s", i > 0 ? " " : "",
+		    strchr(host, ':') ? "[" : "", host,
+		    strchr(host, ':') ? "]" : "", serv);
+	}
+	if (cfg->unix_target != NULL)
+		snprintf(tgt, sizeof(tgt), "unix:%s", cfg->unix_target);
+	else
+		snprintf(tgt, sizeof(tgt), "%s%s%s:%s",
+		    strchr(cfg->target_host, ':') ? "[" : "",
+		    cfg->target_host,
+		    strchr(cfg->target_host, ':') ? "]" : "",
+		    cfg->target_port);
+	log_info("wsbridge %s: listening on %s, proxying to %s, %d worker%s",
+	    PACKAGE_VERSION, listen, tgt, ms->nworkers,
+	    ms->nworkers == 1 ? "" : "s");
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct main_state ms;
+	struct config		 cfg;
+	struct event		*ev_int, *ev_term, *ev_hup, *tick;
+	struct timeval		 tv = { 0, MAIN_TICK_MSEC * 1000 };
+	char			 err[512];
+	int			 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	switch (config_parse(argc, argv, &cfg, err, sizeof(err))) {
+	case CONFIG_HELP:
+		fputs(config_help(), stdout);
+		return 0;
+	case CONFIG_VERSION:
+		printf("wsbridge %s\n", PACKAGE_VERSION);
+		return 0;
+	case CONFIG_ERROR:
+		fprintf(stderr, "wsbridge: %s\n%s", err, config_usage());
+		return 2;
+	default:
+		break;
+	}
+	log_init(cfg.verbose);
+
+	ms.server.cfg = &cfg;
+	ms.started_ms = worker_now_ms();
+	atomic_store(&ms.server.idle_since_ms, ms.started_ms);
+	if (worker_listen_resolve(&ms.server, err, sizeof(err)) == -1) {
+		fprintf(stderr, "wsbridge: %s\n%s", err, config_usage());
+		return 2;
+	}
+	main_check_target(&cfg);
+
+	if ((ms.base = event_base_new()) == NULL)
+		fatalx("cannot create the main event loop");
+	for (i = 0; i < cfg.workers; i++) {
+		if ((ms.workers[i] = worker_create(&ms.server, i, err,
+		    sizeof(err))) == NULL)
+			fatalx("%s", err);
+		ms.nworkers++;
+	}
+	ms.accepting = 1;
+	main_log_settings(&ms);
+	for (i = 0; i < ms.nworkers; i++)
+		if (worker_start(ms.workers[i]) == -1)
+			fatal("cannot start worker thread %d", i);
+
+	ev_int = evsignal_new(ms.base, SIGINT, main_signal_cb, &ms);
+	ev_term = evsignal_new(ms.base, SIGTERM, main_signal_cb, &ms);
+	/* SIGHUP is ignored, so a reload signal never kills sessions. */
+	ev_hup = evsignal_new(ms.base, SIGHUP, main_signal_cb, &ms);
+	tick = event_new(ms.base, -1, EV_PERSIST, main_tick_cb, &ms);
+	if (ev_int == NULL || ev_term == NULL || ev_hup == NULL ||
+	    tick == NULL || evsignal_add(ev_int, NULL) == -1 ||
+	    evsignal_add(ev_term, NULL) == -1 || evtimer_add(tick, &tv) == -1)
+		fatalx("cannot set up signal handling");
+	signal(SIGHUP, SIG_IGN);
+
+	event_base_dispatch(ms.base);
+
+	for (i = 0; i < ms.nworkers; i++)
+		worker_command(ms.workers[i], WORKER_CMD_STOP);
+	for (i = 0; i < ms.nworkers; i++)
+		worker_join_free(ms.workers[i]);
+	event_free(ev_int);
+	event_free(ev_term);
+	event_free(ev_hup);
+	event_free(tick);
+	event_base_free(ms.base);
+	config_free(&cfg);
+	return 0;
+}

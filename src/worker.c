@@ -1,0 +1,332 @@
+/* Worker threads: each owns an event loop, its SO_REUSEPORT listeners
+ * and every session it accepts; nothing on the data path is shared. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "session.h"
+#include "worker.h"
+#include "wsb_limits.h"
+
+static void worker_accept_cb(struct evconnlistener *, evutil_socket_t,
+    struct sockaddr *, int, void *);
+static void worker_accept_error_cb(struct evconnlistener *, void *);
+static void worker_backoff_cb(evutil_socket_t, short, void *);
+static void worker_notify_cb(evutil_socket_t, short, void *);
+static void *worker_main(void *);
+static void worker_stop_accepting(struct worker *);
+
+/* Milliseconds on the monotonic clock. */
+long long
+worker_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Resolve the listen addresses into srv.  A bare port listens on every
+ * IPv4 and IPv6 address the host has; a host listens on its first
+ * address, IPv6 first with -6 and IPv4 first otherwise (websockify).
+ */
+int
+worker_listen_resolve(struct server *srv, char *err, size_t errlen)
+{
+	const struct config	*cfg = srv->cfg;
+	struct addrinfo		 hints, *res, *ai;
+	int			 r, pass, fam;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	/* No AI_ADDRCONFIG: it ignores loopback, and a host with only
+	 * loopback must still listen; an unusable family fails at bind. */
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((r = getaddrinfo(cfg->listen_host, cfg->listen_port, &hints,
+	    &res)) != 0) {
+		snprintf(err, errlen, "listen address %s: %s",
+		    cfg->listen_host != NULL ? cfg->listen_host : "*",
+		    gai_strerror(r));
+		return -1;
+	}
+	srv->nlisten = 0;
+	for (pass = 0; pass < 2; pass++) {
+		fam = (pass == 0) == (cfg->prefer_ipv6 != 0) ? AF_INET6 :
+		    AF_INET;
+		for (ai = res; ai != NULL; ai = ai->ai_next) {
+			if (ai->ai_family != fam ||
+			    srv->nlisten == WORKER_MAX_LISTENERS)
+				continue;
+			if (cfg->listen_host != NULL && srv->nlisten == 1)
+				continue;
+			memcpy(&srv->listen_addrs[srv->nlisten], ai->ai_addr,
+			    ai->ai_addrlen);
+			srv->listen_addr_lens[srv->nlisten] = ai->ai_addrlen;
+			srv->nlisten++;
+		}
+	}
+	freeaddrinfo(res);
+	if (srv->nlisten == 0) {
+		snprintf(err, errlen, "listen address %s: no usable address",
+		    cfg->listen_host != NULL ? cfg->listen_host : "*");
+		return -1;
+	}
+	return 0;
+}
+
+/* Make a worker with its loop, resolver and listeners (main thread). */
+struct worker *
+worker_create(struct server *srv, int id, char *err, size_t errlen)
+{
+	struct worker		*w;
+	struct evconnlistener	*l;
+	unsigned		 flags;
+	int			 i, saved;
+	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	w->id = id;
+	w->server = srv;
+	w->notify_fd = -1;
+	TAILQ_INIT(&w->sessions);
+	if ((w->base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "cannot create an event loop");
+		goto fail;
+	}
+	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (w->dns == NULL)	/* no resolv.conf: still read /etc/hosts */
+		w->dns = evdns_base_new(w->base, 0);
+	if (w->dns == NULL) {
+		snprintf(err, errlen, "cannot create a DNS resolver");
+		goto fail;
+	}
+	if ((w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    (w->notify = event_new(w->base, w->notify_fd,
+	    EV_READ | EV_PERSIST, worker_notify_cb, w)) == NULL ||
+	    event_add(w->notify, NULL) == -1) {
+		snprintf(err, errlen, "cannot create a notification event: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	if ((w->backoff = evtimer_new(w->base, worker_backoff_cb, w)) ==
+	    NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < srv->nlisten; i++) {
+		flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
+		if (srv->listen_addrs[i].ss_family == AF_INET6)
+			flags |= LEV_OPT_BIND_IPV6ONLY;
+		l = evconnlistener_new_bind(w->base, worker_accept_cb, w,
+		    flags, 1024, (struct sockaddr *)&srv->listen_addrs[i],
+		    (int)srv->listen_addr_lens[i]);
+		if (l == NULL) {
+			saved = errno;
+			getnameinfo((struct sockaddr *)&srv->listen_addrs[i],
+			    srv->listen_addr_lens[i], host, sizeof(host), serv,
+			    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
+			/* A host without IPv6 still serves IPv4, and the
+			 * reverse, when the listen address is a bare port. */
+			if (srv->cfg->listen_host == NULL &&
+			    (saved == EAFNOSUPPORT || saved == EADDRNOTAVAIL)) {
+				log_debug("%s: skip [%s]:%s: %s", __func__,
+				    host, serv, strerror(saved));
+				continue;
+			}
+			snprintf(err, errlen, "cannot listen on %s%s%s:%s: %s",
+			    strchr(host, ':') ? "[" : "", host,
+			    strchr(host, ':') ? "]" : "", serv,
+			    strerror(saved));
+			goto fail;
+		}
+		evconnlistener_set_error_cb(l, worker_accept_error_cb);
+		w->listeners[w->nlisteners++] = l;
+	}
+	if (w->nlisteners == 0) {
+		snprintf(err, errlen, "no address to listen on");
+		goto fail;
+	}
+	return w;
+
+fail:
+	worker_join_free(w);
+	return NULL;
+}
+
+/* Run the worker's loop in its own thread. */
+int
+worker_start(struct worker *w)
+{
+	sigset_t	 set, old;
+	int		 r;
+
+	/* Signals belong to the main thread. */
+	sigfillset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	r = pthread_create(&w->thread, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		errno = r;
+		return -1;
+	}
+	return 0;
+}
+
+/* The thread: run until told to stop. */
+static void *
+worker_main(void *arg)
+{
+	struct worker	*w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+/* Tell a worker to stop accepting or stop (from the main thread). */
+void
+worker_command(struct worker *w, int cmd)
+{
+	uint64_t	 one = 1;
+
+	atomic_fetch_or(&w->cmd, cmd);
+	(void)!write(w->notify_fd, &one, sizeof(one));
+}
+
+/* Commands from the main thread, run in the worker's thread. */
+static void
+worker_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	uint64_t	 n;
+	int		 cmd;
+
+	(void)!read(fd, &n, sizeof(n));
+	cmd = atomic_exchange(&w->cmd, 0);
+	if (cmd & (WORKER_CMD_STOP_ACCEPT | WORKER_CMD_STOP))
+		worker_stop_accepting(w);
+	if (cmd & WORKER_CMD_STOP) {
+		session_close_all(w);
+		event_base_loopexit(w->base, NULL);
+	}
+}
+
+/* Close the listening sockets; sessions go on. */
+static void
+worker_stop_accepting(struct worker *w)
+{
+	int	 i;
+
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	w->nlisteners = 0;
+	if (w->backoff != NULL)
+		evtimer_del(w->backoff);
+}
+
+/* Wait for the thread (if started) and free everything. */
+void
+worker_join_free(struct worker *w)
+{
+	int	 i;
+
+	if (w == NULL)
+		return;
+	if (w->thread)
+		pthread_join(w->thread, NULL);
+	session_close_all(w);
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_free(w->listeners[i]);
+	if (w->backoff != NULL)
+		event_free(w->backoff);
+	if (w->notify != NULL)
+		event_free(w->notify);
+	if (w->notify_fd != -1)
+		close(w->notify_fd);
+	if (w->dns != NULL)
+		evdns_base_free(w->dns, 1);
+	if (w->base != NULL)
+		event_base_free(w->base);
+	free(w);
+}
+
+/* A connection arrived: hand it to a new session on this thread. */
+static void
+worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct worker	*w = arg;
+	int		 one = 1;
+
+	if (sa->sa_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	session_accept(w, fd, sa, (socklen_t)salen);
+}
+
+/* accept() failed: out of descriptors pauses accepting briefly rather
+ * than spinning on a ready listener. */
+static void
+worker_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct worker	*w = arg;
+	struct timeval	 tv = { 0, WSB_ACCEPT_BACKOFF_MSEC * 1000 };
+	int		 err = EVUTIL_SOCKET_ERROR(), i;
+
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		log_warnx("worker %d: accept: %s; pausing %d ms", w->id,
+		    strerror(err), WSB_ACCEPT_BACKOFF_MSEC);
+		for (i = 0; i < w->nlisteners; i++)
+			evconnlistener_disable(w->listeners[i]);
+		evtimer_add(w->backoff, &tv);
+		return;
+	}
+	log_debug("worker %d: accept: %s", w->id, strerror(err));
+}
+
+/* Resume accepting after a back-off. */
+static void
+worker_backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker	*w = arg;
+	int		 i;
+
+	for (i = 0; i < w->nlisteners; i++)
+		evconnlistener_enable(w->listeners[i]);
+}
+
+/* Count a new session (for --idle-timeout). */
+void
+worker_session_started(struct worker *w)
+{
+	atomic_fetch_add(&w->server->active_sessions, 1);
+}
+
+/* Count an ended session; the main thread's tick acts on the counts. */
+void
+worker_session_ended(struct worker *w, int was_websocket)
+{
+	if (was_websocket)
+		atomic_fetch_add(&w->server->websocket_sessions_ended, 1);
+	if (atomic_fetch_sub(&w->server->active_sessions, 1) == 1)
+		atomic_store(&w->server->idle_since_ms, worker_now_ms());
+}

@@ -1,0 +1,162 @@
+"""Fixtures: free ports, the echo backend, and wsbridge processes that are
+always torn down (even when the test fails), with their logs kept in the
+test's tmp dir and shown when a test fails."""
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import wsutil  # noqa: E402
+from wsutil import free_port, stop_process, wait_accepting  # noqa: E402
+
+SRCDIR = os.environ.get("SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def wsbridge_argv0():
+    """$WSBRIDGE may carry arguments (e.g. `valgrind -q ./wsbridge`)."""
+    exe = os.environ.get("WSBRIDGE") or os.path.join(SRCDIR, "wsbridge")
+    return shlex.split(exe)
+
+
+SANITIZER_RE = re.compile(
+    rb"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+    rb"ThreadSanitizer|Segmentation fault|double free)")
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+class Bridge:
+    """One wsbridge process."""
+
+    def __init__(self, argv, log_path, host, port, expect_exit=False):
+        self.argv = argv
+        self.log_path = log_path
+        self.host = host
+        self.port = port
+        self.expect_exit = expect_exit
+        self.proc = wsutil.spawn_logged(argv, log_path)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def url(self):
+        h = "[%s]" % self.host if ":" in self.host else self.host
+        return "ws://%s:%d/" % (h, self.port)
+
+    def wait_ready(self, timeout=10.0):
+        try:
+            wait_accepting(self.host, self.port, self.proc, timeout)
+        except Exception as e:
+            raise AssertionError("wsbridge %s did not start: %s\n--- log:\n%s"
+                                 % (self.argv, e, self.log())) from None
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_exit(self, timeout):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def rss_kib(self):
+        return wsutil.rss_kib(self.proc.pid)
+
+    def raw(self, timeout=10.0):
+        return wsutil.RawClient(self.host, self.port, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("session")
+
+
+@pytest.fixture(scope="session")
+def echo_backend(session_tmp):
+    """(host, port) of an echo backend shared by the whole run."""
+    proc, port = wsutil.start_echo_backend(
+        log_path=str(session_tmp / "echo_backend.log"))
+    yield "127.0.0.1", port
+    stop_process(proc)
+    proc.stdout.close()
+
+
+@pytest.fixture
+def start_bridge(request, tmp_path):
+    """start_bridge(target_port | target=str | None, *opts, ...) -> Bridge.
+
+    Every bridge started here is stopped at teardown; one that died on its
+    own without expect_exit=True fails the test, as does a sanitizer report
+    in its log."""
+    bridges = []
+    counter = [0]
+
+    def start(target_port=None, *opts, target=None, listen_host="127.0.0.1",
+              port=None, expect_exit=False, wait=True, listen_spec=None):
+        counter[0] += 1
+        if port is None:
+            fam = wsutil.socket.AF_INET6 if ":" in listen_host else \
+                wsutil.socket.AF_INET
+            port = free_port(fam, listen_host)
+        if listen_spec is None:
+            lh = "[%s]" % listen_host if ":" in listen_host else listen_host
+            listen_spec = "%s:%d" % (lh, port)
+        argv = wsbridge_argv0() + list(opts) + [listen_spec]
+        if target is None and target_port is not None:
+            target = "127.0.0.1:%d" % target_port
+        if target is not None:
+            argv.append(target)
+        log_path = str(tmp_path / ("wsbridge-%d.log" % counter[0]))
+        b = Bridge(argv, log_path, listen_host, port, expect_exit)
+        bridges.append(b)
+        if wait:
+            b.wait_ready()
+        return b
+
+    yield start
+
+    problems = []
+    for b in bridges:
+        died = b.proc.poll()
+        if died is not None and not b.expect_exit:
+            problems.append("wsbridge %s exited by itself with %r"
+                            % (b.argv, died))
+        stop_process(b.proc)
+        log = b.log().encode()
+        m = SANITIZER_RE.search(log)
+        if m:
+            problems.append("wsbridge %s log has %r" % (b.argv, m.group(0)))
+        rep = getattr(request.node, "rep_call", None)
+        if problems or (rep is not None and rep.failed):
+            tail = log[-6000:].decode("utf-8", "replace")
+            sys.stdout.write("\n--- wsbridge log %s (argv %s) ---\n%s\n"
+                             % (b.log_path, b.argv, tail))
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+@pytest.fixture
+def bridge(start_bridge, echo_backend):
+    """A default wsbridge in front of the shared echo backend."""
+    return start_bridge(echo_backend[1])

@@ -1,0 +1,195 @@
+'use strict';
+// Echo through wsbridge with the npm `ws` client.
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const WebSocket = require('ws');
+const { setup } = require('./helpers');
+
+const MiB = 1024 * 1024;
+const SIZES = [0, 1, 125, 126, 65535, 65536, MiB, 16 * MiB];
+
+function open(url, protocols = ['binary'], opts = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols, { maxPayload: 0, ...opts });
+    ws.binaryType = 'nodebuffer';
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+// Collect n bytes of binary messages (the TCP side has no boundaries).
+function collect(ws, n, timeoutMs = 60000) {
+  return new Promise((resolve, reject) => {
+    const parts = [];
+    let got = 0;
+    const timer = setTimeout(() => {
+      reject(new Error(`timeout: ${got} of ${n} bytes`));
+    }, timeoutMs);
+    const done = (err, val) => {
+      clearTimeout(timer);
+      ws.off('message', onMsg);
+      ws.off('close', onClose);
+      if (err) reject(err); else resolve(val);
+    };
+    const onMsg = (data, isBinary) => {
+      if (!isBinary) return done(new Error('bridge sent a text frame'));
+      parts.push(data);
+      got += data.length;
+      if (got >= n) done(null, Buffer.concat(parts));
+    };
+    const onClose = (code, reason) => done(new Error(
+      `closed ${code} ${reason} after ${got} of ${n} bytes`));
+    ws.on('message', onMsg);
+    ws.on('close', onClose);
+    if (n === 0) done(null, Buffer.alloc(0));
+  });
+}
+
+function closed(ws) {
+  return new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve({ code: null });
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+}
+
+describe('echo with npm ws', () => {
+  let ctx;
+  before(async () => { ctx = await setup(); });
+  after(async () => { await ctx.teardown(); });
+
+  for (const size of SIZES) {
+    it(`echoes a ${size}-byte binary message byte for byte`, async () => {
+      const ws = await open(ctx.bridge.url);
+      assert.equal(ws.protocol, 'binary');
+      const data = crypto.randomBytes(size);
+      const p = collect(ws, size);
+      ws.send(data);
+      const got = await p;
+      assert.equal(got.length, size);
+      assert.ok(got.equals(data), 'payload differs');
+      if (size === 0) {
+        const q = collect(ws, 1);
+        ws.send(Buffer.from([0xa5]));
+        assert.ok((await q).equals(Buffer.from([0xa5])));
+      }
+      const c = closed(ws);
+      ws.close(1000);
+      assert.equal((await c).code, 1000);
+    });
+  }
+
+  it('fragmented message arrives concatenated', async () => {
+    const ws = await open(ctx.bridge.url);
+    const frags = [100, 0, 70000, 1, 300000].map((n) => crypto.randomBytes(n));
+    const whole = Buffer.concat(frags);
+    const p = collect(ws, whole.length);
+    frags.forEach((f, i) => ws.send(f, { fin: i === frags.length - 1 }));
+    assert.ok((await p).equals(whole));
+    ws.close();
+    await closed(ws);
+  });
+
+  it('ping gets a pong with the same payload', async () => {
+    const ws = await open(ctx.bridge.url);
+    for (const payload of [Buffer.from('hello'), Buffer.alloc(0), crypto.randomBytes(125)]) {
+      const pong = new Promise((resolve) => ws.once('pong', resolve));
+      ws.ping(payload);
+      assert.ok((await pong).equals(payload));
+    }
+    ws.close();
+    await closed(ws);
+  });
+
+  it('ping interleaved in a fragmented message', async () => {
+    const ws = await open(ctx.bridge.url);
+    const a = crypto.randomBytes(5000);
+    const b = crypto.randomBytes(7000);
+    const pongs = [];
+    ws.on('pong', (d) => pongs.push(d.toString()));
+    const p = collect(ws, a.length + b.length);
+    ws.send(a, { fin: false });
+    ws.ping('p1');
+    ws.send(b, { fin: true });
+    ws.ping('p2');
+    const got = await p;
+    assert.ok(got.equals(Buffer.concat([a, b])));
+    for (let i = 0; i < 100 && pongs.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(pongs, ['p1', 'p2']);
+    ws.close();
+    await closed(ws);
+  });
+
+  it('raw hand-masked ping written on the socket gets its pong', async () => {
+    const ws = await open(ctx.bridge.url);
+    const payload = Buffer.from('raw-ping');
+    const key = crypto.randomBytes(4);
+    const masked = Buffer.from(payload.map((x, i) => x ^ key[i % 4]));
+    const frame = Buffer.concat([Buffer.from([0x89, 0x80 | payload.length]), key, masked]);
+    const pong = new Promise((resolve) => ws.once('pong', resolve));
+    ws._socket.write(frame);
+    assert.ok((await pong).equals(payload));
+    ws.close();
+    await closed(ws);
+  });
+
+  it('subprotocol: binary offered -> header; none -> no header', async () => {
+    const headers = await new Promise((resolve, reject) => {
+      const ws = new WebSocket(ctx.bridge.url, ['binary']);
+      ws.once('upgrade', (res) => { resolve(res.headers); ws.terminate(); });
+      ws.once('error', reject);
+    });
+    assert.equal(headers['sec-websocket-protocol'], 'binary');
+    const ws = await open(ctx.bridge.url, []);
+    assert.equal(ws.protocol, '');
+    const p = collect(ws, 3);
+    ws.send(Buffer.from('abc'));
+    assert.equal((await p).toString(), 'abc');
+    ws.close();
+    await closed(ws);
+  });
+
+  it('subprotocol: only base64 offered -> HTTP 400', async () => {
+    const status = await new Promise((resolve, reject) => {
+      const ws = new WebSocket(ctx.bridge.url, ['base64']);
+      ws.once('unexpected-response', (req, res) => { resolve(res.statusCode); req.destroy(); });
+      ws.once('open', () => reject(new Error('opened with only base64 offered')));
+      ws.once('error', () => {});
+    });
+    assert.equal(status, 400);
+  });
+
+  it('close code and reason are echoed', async () => {
+    for (const [code, reason] of [[1000, ''], [3000, 'app'], [4999, 'bye ✓']]) {
+      const ws = await open(ctx.bridge.url);
+      const c = closed(ws);
+      ws.close(code, reason);
+      const got = await c;
+      assert.equal(got.code, code);
+    }
+  });
+
+  it('text frame -> Close 1003 "text frames are not supported"', async () => {
+    const ws = await open(ctx.bridge.url);
+    const c = closed(ws);
+    ws.send('some text');
+    const got = await c;
+    assert.equal(got.code, 1003);
+    assert.equal(got.reason, 'text frames are not supported');
+  });
+
+  it('100 concurrent sessions echo random data', async () => {
+    const sessions = await Promise.all(Array.from({ length: 100 }, () => open(ctx.bridge.url)));
+    await Promise.all(sessions.map(async (ws) => {
+      const data = crypto.randomBytes(1024 + crypto.randomInt(100 * 1024));
+      const p = collect(ws, data.length);
+      ws.send(data.subarray(0, 1000));
+      ws.send(data.subarray(1000));
+      assert.ok((await p).equals(data));
+      const c = closed(ws);
+      ws.close();
+      await c;
+    }));
+  });
+});
