@@ -18,7 +18,27 @@ struct config {
 	int heartbeat;		/* --heartbeat N: ping every N s */
 	int prefer_ipv6;	/* -6 */
 	int workers;		/* --workers N */
+
+	/* TLS (websockify's option names). */
+	char *cert;		/* --cert, default self.pem if present */
+	int cert_given;		/* --cert was on the command line */
+	char *key;		/* --key; NULL: the key is in cert */
+	char *key_password;	/* --key-password, -file, or environment */
+	int ssl_only;		/* --ssl-only */
+	int ssl_min_version;	/* --ssl-version: TLS1_x_VERSION */
+	char *ssl_ciphers;	/* --ssl-ciphers */
+	int verify_client;	/* --verify-client */
+	char *cafile;		/* --cafile */
+	int ssl_target;		/* --ssl-target */
+	int ssl_target_insecure; /* --ssl-target-insecure */
+	char *ssl_target_cafile; /* --ssl-target-cafile */
 };
+
+/* --ssl-version values: the TLS protocol versions' wire numbers, as
+ * OpenSSL's TLS1_x_VERSION, so config.c needs no OpenSSL header. */
+#define CONFIG_TLS1_1 0x0302
+#define CONFIG_TLS1_2 0x0303
+#define CONFIG_TLS1_3 0x0304
 
 /* What config_parse() asks the caller to do. */
 #define CONFIG_OK 0

@@ -20,7 +20,24 @@ enum {
 	OPT_UNIX_TARGET,
 	OPT_WORKERS,
 	OPT_VERSION,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_KEY_PASSWORD,
+	OPT_KEY_PASSWORD_FILE,
+	OPT_SSL_ONLY,
+	OPT_SSL_VERSION,
+	OPT_SSL_CIPHERS,
+	OPT_VERIFY_CLIENT,
+	OPT_CAFILE,
+	OPT_SSL_TARGET,
+	OPT_SSL_TARGET_INSECURE,
+	OPT_SSL_TARGET_CAFILE,
 };
+
+/* The default certificate, as websockify: used only if it exists. */
+#define CONFIG_DEFAULT_CERT "self.pem"
+/* Where the key password may come from instead of the command line. */
+#define CONFIG_KEY_PASSWORD_ENV "WSBRIDGE_KEY_PASSWORD"
 
 static const struct option config_options[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -34,6 +51,21 @@ static const struct option config_options[] = {
 	{ "prefer-ipv6", no_argument, NULL, '6' },
 	{ "unix-target", required_argument, NULL, OPT_UNIX_TARGET },
 	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "key-password", required_argument, NULL, OPT_KEY_PASSWORD },
+	{ "key-password-file", required_argument, NULL,
+	    OPT_KEY_PASSWORD_FILE },
+	{ "ssl-only", no_argument, NULL, OPT_SSL_ONLY },
+	{ "ssl-version", required_argument, NULL, OPT_SSL_VERSION },
+	{ "ssl-ciphers", required_argument, NULL, OPT_SSL_CIPHERS },
+	{ "verify-client", no_argument, NULL, OPT_VERIFY_CLIENT },
+	{ "cafile", required_argument, NULL, OPT_CAFILE },
+	{ "ssl-target", no_argument, NULL, OPT_SSL_TARGET },
+	{ "ssl-target-insecure", no_argument, NULL,
+	    OPT_SSL_TARGET_INSECURE },
+	{ "ssl-target-cafile", required_argument, NULL,
+	    OPT_SSL_TARGET_CAFILE },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -42,6 +74,35 @@ static int config_error(char *, size_t, const char *, ...)
 static int config_number(const char *, const char *, int, int, int *, char *,
     size_t);
 static int config_port_valid(const char *);
+static int config_strdup(char **, const char *, char *, size_t);
+static int config_read_password(const char *, char **, char *, size_t);
+
+/* Replace *dst with a copy of src.  0 or CONFIG_ERROR. */
+static int
+config_strdup(char **dst, const char *src, char *err, size_t errlen)
+{
+	free(*dst);
+	if ((*dst = strdup(src)) == NULL)
+		return config_error(err, errlen, "out of memory");
+	return 0;
+}
+
+/* The first line of a password file. */
+static int
+config_read_password(const char *path, char **out, char *err, size_t errlen)
+{
+	char	 line[1024];
+	FILE	*f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return config_error(err, errlen, "--key-password-file %s: %s",
+		    path, strerror(errno));
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	return config_strdup(out, line, err, errlen);
+}
 
 /* Put a message in err; returns CONFIG_ERROR. */
 static int
@@ -211,6 +272,68 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 			    CONFIG_ERROR)
 				goto fail;
 			break;
+		case OPT_CERT:
+			cfg->cert_given = 1;
+			if (config_strdup(&cfg->cert, optarg, err, errlen))
+				goto fail;
+			break;
+		case OPT_KEY:
+			if (config_strdup(&cfg->key, optarg, err, errlen))
+				goto fail;
+			break;
+		case OPT_KEY_PASSWORD:
+			if (config_strdup(&cfg->key_password, optarg, err,
+			    errlen))
+				goto fail;
+			break;
+		case OPT_KEY_PASSWORD_FILE:
+			if (config_read_password(optarg, &cfg->key_password,
+			    err, errlen))
+				goto fail;
+			break;
+		case OPT_SSL_ONLY:
+			cfg->ssl_only = 1;
+			break;
+		case OPT_SSL_VERSION:
+			if (strcmp(optarg, "default") == 0 ||
+			    strcmp(optarg, "tlsv1_2") == 0)
+				cfg->ssl_min_version = CONFIG_TLS1_2;
+			else if (strcmp(optarg, "tlsv1_1") == 0)
+				cfg->ssl_min_version = CONFIG_TLS1_1;
+			else if (strcmp(optarg, "tlsv1_3") == 0)
+				cfg->ssl_min_version = CONFIG_TLS1_3;
+			else {
+				config_error(err, errlen, "--ssl-version: "
+				    "'%s' is not one of default, tlsv1_1, "
+				    "tlsv1_2, tlsv1_3", optarg);
+				goto fail;
+			}
+			break;
+		case OPT_SSL_CIPHERS:
+			if (config_strdup(&cfg->ssl_ciphers, optarg, err,
+			    errlen))
+				goto fail;
+			break;
+		case OPT_VERIFY_CLIENT:
+			cfg->verify_client = 1;
+			break;
+		case OPT_CAFILE:
+			if (config_strdup(&cfg->cafile, optarg, err, errlen))
+				goto fail;
+			break;
+		case OPT_SSL_TARGET:
+			cfg->ssl_target = 1;
+			break;
+		case OPT_SSL_TARGET_INSECURE:
+			cfg->ssl_target = 1;
+			cfg->ssl_target_insecure = 1;
+			break;
+		case OPT_SSL_TARGET_CAFILE:
+			cfg->ssl_target = 1;
+			if (config_strdup(&cfg->ssl_target_cafile, optarg,
+			    err, errlen))
+				goto fail;
+			break;
 		case ':':
 			config_error(err, errlen, "option '%s' needs a value",
 			    argv[optind - 1]);
@@ -225,6 +348,21 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 				    "unknown option '%s'", argv[optind - 1]);
 			goto fail;
 		}
+	}
+
+	if (cfg->key_password == NULL &&
+	    getenv(CONFIG_KEY_PASSWORD_ENV) != NULL &&
+	    config_strdup(&cfg->key_password,
+	    getenv(CONFIG_KEY_PASSWORD_ENV), err, errlen))
+		goto fail;
+	if (cfg->cert == NULL &&
+	    config_strdup(&cfg->cert, CONFIG_DEFAULT_CERT, err, errlen))
+		goto fail;
+	if (cfg->ssl_min_version == 0)
+		cfg->ssl_min_version = CONFIG_TLS1_2;
+	if (cfg->verify_client && cfg->cafile == NULL) {
+		config_error(err, errlen, "--verify-client needs --cafile");
+		goto fail;
 	}
 
 	npos = argc - optind;
@@ -272,8 +410,18 @@ config_free(struct config *cfg)
 	free(cfg->target_host);
 	free(cfg->target_port);
 	free(cfg->unix_target);
+	free(cfg->cert);
+	free(cfg->key);
+	if (cfg->key_password != NULL)
+		explicit_bzero(cfg->key_password, strlen(cfg->key_password));
+	free(cfg->key_password);
+	free(cfg->ssl_ciphers);
+	free(cfg->cafile);
+	free(cfg->ssl_target_cafile);
 	cfg->listen_host = cfg->listen_port = NULL;
 	cfg->target_host = cfg->target_port = cfg->unix_target = NULL;
+	cfg->cert = cfg->key = cfg->key_password = cfg->ssl_ciphers = NULL;
+	cfg->cafile = cfg->ssl_target_cafile = NULL;
 }
 
 /* The one-line usage, as websockify prints it. */
@@ -317,5 +465,34 @@ config_help(void)
 	    "      --unix-target FILE  connect to a Unix socket instead of "
 	    "a TCP target\n"
 	    "      --workers N       worker threads (default: number of "
-	    "CPUs)\n";
+	    "CPUs)\n"
+	    "\nTLS (wss:// and ws:// share the port; the first byte tells "
+	    "them apart):\n"
+	    "      --cert FILE       certificate chain, PEM, may hold the key "
+	    "(default:\n"
+	    "                        self.pem, used only if it exists)\n"
+	    "      --key FILE        private key, PEM, if not in --cert\n"
+	    "      --key-password PASS  password of the key (also "
+	    "--key-password-file\n"
+	    "                        FILE, or WSBRIDGE_KEY_PASSWORD in the "
+	    "environment)\n"
+	    "      --ssl-only        refuse plain connections (400)\n"
+	    "      --ssl-version V   minimum TLS version: default (tlsv1_2), "
+	    "tlsv1_1,\n"
+	    "                        tlsv1_2, tlsv1_3\n"
+	    "      --ssl-ciphers LIST  OpenSSL cipher list for TLS 1.2 and "
+	    "older\n"
+	    "      --verify-client   require a client certificate signed by "
+	    "--cafile\n"
+	    "      --cafile FILE     CA certificates for --verify-client\n"
+	    "      --ssl-target      connect to the target over TLS, "
+	    "verified against the\n"
+	    "                        system CAs with SNI and a host-name "
+	    "check\n"
+	    "      --ssl-target-cafile FILE  CA certificates for the "
+	    "target instead\n"
+	    "      --ssl-target-insecure  do not verify the target's "
+	    "certificate\n"
+	    "\nSIGHUP reloads the certificate, key and CA files; live "
+	    "sessions go on.\n";
 }

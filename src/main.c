@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 #include "wsb_limits.h"
 
@@ -28,6 +29,7 @@ struct main_state {
 };
 
 static void main_signal_cb(evutil_socket_t, short, void *);
+static void main_reload_cb(evutil_socket_t, short, void *);
 static void main_tick_cb(evutil_socket_t, short, void *);
 static void main_check_target(const struct config *);
 static void main_log_settings(const struct main_state *);
@@ -40,6 +42,24 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	log_info("got signal %d, exiting", (int)sig);
 	event_base_loopexit(ms->base, NULL);
+}
+
+/* SIGHUP: reload certificate, key and CA files; live sessions go on. */
+static void
+main_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state	*ms = arg;
+	char			 err[512];
+
+	if (!tls_server_enabled()) {
+		log_info("SIGHUP: no TLS certificate to reload");
+		return;
+	}
+	if (tls_reload(ms->server.cfg, err, sizeof(err)) == -1)
+		log_warnx("SIGHUP: reload failed, keeping the old "
+		    "certificate: %s", err);
+	else
+		log_info("SIGHUP: certificate, key and CA files reloaded");
 }
 
 /* Act on --run-once, --timeout and --idle-timeout. */
@@ -130,8 +150,11 @@ main_log_settings(const struct main_state *ms)
 		    cfg->target_host,
 		    strchr(cfg->target_host, ':') ? "]" : "",
 		    cfg->target_port);
-	log_info("wsbridge %s: listening on %s, proxying to %s, %d worker%s",
-	    PACKAGE_VERSION, listen, tgt, ms->nworkers,
+	log_info("wsbridge %s: listening on %s (%s), proxying to %s%s, "
+	    "%d worker%s", PACKAGE_VERSION, listen,
+	    !tls_server_enabled() ? "ws:// only" : cfg->ssl_only ?
+	    "wss:// only" : "ws:// and wss://", tgt,
+	    cfg->ssl_target ? " over TLS" : "", ms->nworkers,
 	    ms->nworkers == 1 ? "" : "s");
 }
 
@@ -169,6 +192,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	main_check_target(&cfg);
+	if (tls_init(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "wsbridge: %s\n", err);
+		return 2;
+	}
 
 	if ((ms.base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");
@@ -186,14 +213,13 @@ main(int argc, char **argv)
 
 	ev_int = evsignal_new(ms.base, SIGINT, main_signal_cb, &ms);
 	ev_term = evsignal_new(ms.base, SIGTERM, main_signal_cb, &ms);
-	/* SIGHUP is ignored, so a reload signal never kills sessions. */
-	ev_hup = evsignal_new(ms.base, SIGHUP, main_signal_cb, &ms);
+	ev_hup = evsignal_new(ms.base, SIGHUP, main_reload_cb, &ms);
 	tick = event_new(ms.base, -1, EV_PERSIST, main_tick_cb, &ms);
 	if (ev_int == NULL || ev_term == NULL || ev_hup == NULL ||
 	    tick == NULL || evsignal_add(ev_int, NULL) == -1 ||
-	    evsignal_add(ev_term, NULL) == -1 || evtimer_add(tick, &tv) == -1)
+	    evsignal_add(ev_term, NULL) == -1 ||
+	    evsignal_add(ev_hup, NULL) == -1 || evtimer_add(tick, &tv) == -1)
 		fatalx("cannot set up signal handling");
-	signal(SIGHUP, SIG_IGN);
 
 	event_base_dispatch(ms.base);
 
@@ -206,6 +232,7 @@ main(int argc, char **argv)
 	event_free(ev_hup);
 	event_free(tick);
 	event_base_free(ms.base);
+	tls_free();
 	config_free(&cfg);
 	return 0;
 }

@@ -16,6 +16,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "frame.h"
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "session.h"
 #include "target.h"
+#include "tls.h"
 #include "worker.h"
 #include "wsb_limits.h"
 
@@ -52,6 +54,8 @@ struct session {
 	struct target_connect	*connecting;
 	struct event		*timer;	/* handshake, close wait, linger */
 	struct event		*heartbeat;
+	struct event		*sniff;	/* first byte: TLS or plain? */
+	int			 sniff_fd;
 
 	/* Client frame decoder: the frame whose payload is streaming. */
 	struct frame_header	 fh;
@@ -67,6 +71,7 @@ struct session {
 	unsigned		 ping_outstanding:1;
 	unsigned		 upgraded:1;
 	unsigned		 protocol_binary:1;
+	unsigned		 tls:1;
 
 	const char		*closer;	/* who closed, for the log */
 	int			 close_code;
@@ -107,6 +112,10 @@ static void session_free_target(struct session *);
 static void session_relay_target(struct session *);
 static void session_target_gone(struct session *, int, const char *);
 static void session_timer_set(struct session *, int);
+static void session_sniff_cb(evutil_socket_t, short, void *);
+static int session_client_attach(struct session *, struct bufferevent *);
+static void session_log_tls_error(struct session *, struct bufferevent *,
+    const char *);
 
 /* Accept a connection: a session waiting for its request head. */
 void
@@ -138,28 +147,103 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	} else
 		snprintf(s->peer, sizeof(s->peer), "local");
 
-	s->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	s->timer = evtimer_new(w->base, session_timer_cb, s);
-	if (s->client == NULL || s->timer == NULL) {
+	s->sniff_fd = -1;
+	if ((s->timer = evtimer_new(w->base, session_timer_cb, s)) == NULL) {
 		log_warnx("%s: out of memory, connection dropped", __func__);
-		if (s->client != NULL)
-			bufferevent_free(s->client);
-		else
-			close(fd);
-		if (s->timer != NULL)
-			event_free(s->timer);
+		close(fd);
 		free(s);
 		return;
 	}
-	bufferevent_set_max_single_read(s->client, WSB_MAX_SINGLE_IO);
-	bufferevent_set_max_single_write(s->client, WSB_MAX_SINGLE_IO);
-	bufferevent_setcb(s->client, session_client_read_cb,
-	    session_client_write_cb, session_client_event_cb, s);
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
-	session_timer_set(s, WSB_HANDSHAKE_TIMEOUT_SEC);
 	TAILQ_INSERT_TAIL(&w->sessions, s, entry);
 	worker_session_started(w);
+	/* The deadline covers the TLS handshake and the request head. */
+	session_timer_set(s, WSB_HANDSHAKE_TIMEOUT_SEC);
 	log_debug("session %llu: %s: accepted %s", s->id, __func__, s->peer);
+
+	if (tls_server_enabled()) {
+		/* Wait for the first byte to tell TLS from plain. */
+		s->sniff_fd = fd;
+		s->sniff = event_new(w->base, fd, EV_READ, session_sniff_cb,
+		    s);
+		if (s->sniff == NULL || event_add(s->sniff, NULL) == -1) {
+			log_warnx("%s: out of memory, connection dropped",
+			    __func__);
+			session_close(s);
+		}
+		return;
+	}
+	if (session_client_attach(s, bufferevent_socket_new(w->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == -1) {
+		close(fd);
+		session_close(s);
+	}
+}
+
+/* Make bev the client connection and start reading.  -1 if bev is
+ * NULL (allocation failed). */
+static int
+session_client_attach(struct session *s, struct bufferevent *bev)
+{
+	if (bev == NULL) {
+		log_warnx("session %llu: %s: out of memory, connection "
+		    "dropped", s->id, __func__);
+		return -1;
+	}
+	s->client = bev;
+	bufferevent_set_max_single_read(bev, WSB_MAX_SINGLE_IO);
+	bufferevent_set_max_single_write(bev, WSB_MAX_SINGLE_IO);
+	bufferevent_setcb(bev, session_client_read_cb,
+	    session_client_write_cb, session_client_event_cb, s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/*
+ * The first byte decides, as in websockify: 0x16 (a TLS handshake
+ * record) or 0x80 (an SSLv2-style hello) is TLS, anything else plain.
+ */
+static void
+session_sniff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session		*s = arg;
+	struct bufferevent	*bev;
+	unsigned char		 b;
+	ssize_t			 r;
+	SSL			*ssl;
+
+	event_free(s->sniff);
+	s->sniff = NULL;
+	r = recv(fd, &b, 1, MSG_PEEK);
+	if (r <= 0) {
+		s->closer = "client (before the handshake)";
+		session_close(s);	/* closes sniff_fd */
+		return;
+	}
+	s->sniff_fd = -1;
+	if (b == 0x16 || b == 0x80) {
+		if ((ssl = tls_server_ssl_new()) == NULL) {
+			log_warnx("session %llu: %s: cannot make a TLS "
+			    "session", s->id, s->peer);
+			close(fd);
+			session_close(s);
+			return;
+		}
+		bev = bufferevent_openssl_socket_new(s->worker->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL)
+			SSL_free(ssl);
+		s->tls = 1;
+	} else
+		bev = bufferevent_socket_new(s->worker->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (session_client_attach(s, bev) == -1) {
+		close(fd);
+		session_close(s);
+		return;
+	}
+	if (!s->tls && s->worker->server->cfg->ssl_only)
+		session_http_error(s, 400, NULL, "this port requires TLS: "
+		    "use https:// or wss://");
 }
 
 /* Close every session of a worker, at shutdown. */
@@ -198,6 +282,14 @@ session_close(struct session *s)
 	else
 		log_debug("session %llu: %s: closed before upgrade (%s)",
 		    s->id, s->peer, s->closer != NULL ? s->closer : "bridge");
+	if (s->sniff != NULL) {
+		event_free(s->sniff);
+		s->sniff = NULL;
+	}
+	if (s->sniff_fd != -1) {
+		close(s->sniff_fd);
+		s->sniff_fd = -1;
+	}
 	session_free_client(s);
 	session_free_target(s);
 	if (s->timer != NULL) {
@@ -320,7 +412,7 @@ session_handshake(struct session *s)
 	struct target_connect	*tc;
 	size_t			 len, n;
 	const char		*buf;
-	char			 desc[128];
+	char			 desc[128], subject[256];
 	int			 r;
 
 	len = evbuffer_get_length(in);
@@ -357,10 +449,16 @@ session_handshake(struct session *s)
 	}
 	memcpy(s->accept, res.accept, sizeof(s->accept));
 	s->protocol_binary = res.protocol != NULL;
-	log_info("session %llu: %s: WebSocket connection, path %.*s, "
-	    "target %s", s->id, s->peer,
+	subject[0] = '\0';
+	if (s->tls)
+		tls_peer_subject(bufferevent_openssl_get_ssl(s->client),
+		    subject, sizeof(subject));
+	log_info("session %llu: %s: %s connection, path %.*s, target %s%s%s",
+	    s->id, s->peer, s->tls ? "WebSocket TLS (wss://)" :
+	    "WebSocket (ws://)",
 	    (int)(req.path_len > 256 ? 256 : req.path_len), req.path,
-	    target_describe(s->worker, desc, sizeof(desc)));
+	    target_describe(s->worker, desc, sizeof(desc)),
+	    subject[0] != '\0' ? ", client certificate " : "", subject);
 	evbuffer_drain(in, (size_t)r);
 	evtimer_del(s->timer);
 	bufferevent_disable(s->client, EV_READ);
@@ -650,7 +748,9 @@ session_client_finish(struct session *s)
 	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(s->client, NULL, &tv);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
-	session_timer_set(s, WSB_LINGER_SEC * 2);
+	/* No deadline while bytes still go out: a slow reader gets all of
+	 * them; one that makes no progress for WSB_LINGER_SEC times out. */
+	evtimer_del(s->timer);
 	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
 		return session_client_linger(s);
 	return 0;
@@ -661,6 +761,10 @@ static int
 session_client_linger(struct session *s)
 {
 	s->client_phase = CLIENT_LINGER;
+	/* TLS: close_notify first; the output is flushed, so it goes out
+	 * after every byte queued before it. */
+	if (s->tls)
+		SSL_shutdown(bufferevent_openssl_get_ssl(s->client));
 	if (shutdown(bufferevent_getfd(s->client), SHUT_WR) == -1) {
 		session_free_client(s);
 		return session_maybe_end(s);
@@ -717,11 +821,22 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session	*s = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		/* A TLS handshake finished; nothing to do until the head. */
+		log_debug("session %llu: %s: TLS established", s->id, __func__);
+		return;
+	}
 	if (s->state == SESSION_HANDSHAKE) {
+		if (s->tls && (what & BEV_EVENT_ERROR) &&
+		    s->client_phase == CLIENT_ACTIVE)
+			session_log_tls_error(s, bev, "TLS handshake failed");
 		s->closer = "client (before the handshake)";
 		session_close(s);
 		return;
 	}
+	if (s->tls && (what & BEV_EVENT_ERROR) &&
+	    s->client_phase == CLIENT_ACTIVE)
+		session_log_tls_error(s, bev, "TLS connection lost");
 	if (s->client_phase == CLIENT_ACTIVE && !s->close_received &&
 	    s->closer == NULL) {
 		/* Lost without a Close: deliver what it sent, then close. */
@@ -736,6 +851,27 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (session_target_finish(s) == -1)
 		return;
 	session_maybe_end(s);
+}
+
+/* Say why a TLS client connection failed; a peer that closed TCP
+ * without close_notify is named as such, not as an error. */
+static void
+session_log_tls_error(struct session *s, struct bufferevent *bev,
+    const char *what)
+{
+	unsigned long	 e, last = 0;
+	char		 buf[256];
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		last = e;
+	if (tls_error_text(NULL, last, buf, sizeof(buf)) != NULL)
+		log_info("%s: %s: %s", s->peer, what, buf);
+	else if (err != 0 && err != EAGAIN)
+		log_info("%s: %s: %s", s->peer, what, strerror(err));
+	else
+		log_info("%s: %s: peer closed TCP without TLS close_notify",
+		    s->peer, what);
 }
 
 /* Target bytes: one frame per read, the chain moved, not copied. */

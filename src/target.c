@@ -11,12 +11,14 @@
 #include <netinet/tcp.h>
 
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
 #include "log.h"
 #include "target.h"
+#include "tls.h"
 #include "worker.h"
 #include "wsb_limits.h"
 
@@ -32,7 +34,7 @@ struct target_connect {
 	int				 in_start;	/* inside _start() */
 	int				 finished;
 	int				 last_err;
-	char				 why[160];
+	char				 why[320];
 };
 
 static void target_dns_cb(int, struct evutil_addrinfo *, void *);
@@ -42,6 +44,28 @@ static void target_finish(struct target_connect *, struct bufferevent *);
 static int target_try_addr(struct target_connect *, const struct sockaddr *,
     socklen_t);
 static void target_report(struct target_connect *);
+static struct bufferevent *target_tls_wrap(struct target_connect *, int);
+static void target_tls_reason(struct target_connect *, struct bufferevent *,
+    int);
+
+/* With --ssl-target, a TLS client bufferevent on fd (its TCP connect
+ * may still be under way: the handshake waits for it).  NULL on
+ * failure, fd untouched. */
+static struct bufferevent *
+target_tls_wrap(struct target_connect *tc, int fd)
+{
+	const struct config	*cfg = tc->worker->server->cfg;
+	struct bufferevent	*bev;
+	SSL			*ssl;
+
+	if ((ssl = tls_target_ssl_new(cfg->target_host)) == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(tc->worker->base, fd, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		SSL_free(ssl);
+	return bev;
+}
 
 /* The configured target as text, for log lines and close reasons. */
 const char *
@@ -178,6 +202,7 @@ static int
 target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
     socklen_t salen)
 {
+	const struct config *cfg = tc->worker->server->cfg;
 	struct timeval	 tv = { WSB_CONNECT_TIMEOUT_SEC, 0 };
 	int		 fd, one = 1;
 
@@ -189,7 +214,8 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 	}
 	if (sa->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, sa, salen) == 0) {
+	errno = 0;
+	if (connect(fd, sa, salen) == 0 && !cfg->ssl_target) {
 		if ((tc->result = bufferevent_socket_new(tc->worker->base, fd,
 		    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 			close(fd);
@@ -199,10 +225,27 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 		target_finish(tc, tc->result);
 		return 0;
 	}
-	if (errno != EINPROGRESS) {
+	if (errno != EINPROGRESS && !cfg->ssl_target) {
 		tc->last_err = errno;
 		close(fd);
 		return -1;
+	}
+	if (cfg->ssl_target) {
+		/* Refused at once (unix socket) still fails here. */
+		if (errno != 0 && errno != EINPROGRESS) {
+			tc->last_err = errno;
+			close(fd);
+			return -1;
+		}
+		if ((tc->bev = target_tls_wrap(tc, fd)) == NULL) {
+			close(fd);
+			tc->last_err = ENOMEM;
+			return -1;
+		}
+		bufferevent_set_timeouts(tc->bev, NULL, &tv);
+		bufferevent_setcb(tc->bev, NULL, NULL, target_event_cb, tc);
+		bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
+		return 0;
 	}
 	if ((tc->bev = bufferevent_socket_new(tc->worker->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
@@ -223,6 +266,28 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 	return 0;
 }
 
+/* Why a TLS connect failed, kept in tc->why unless it was plain TCP. */
+static void
+target_tls_reason(struct target_connect *tc, struct bufferevent *bev,
+    int err)
+{
+	unsigned long	 e, last = 0;
+	char		 buf[160], desc[128];
+
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		last = e;
+	if (tls_error_text(bufferevent_openssl_get_ssl(bev), last, buf,
+	    sizeof(buf)) != NULL)
+		snprintf(tc->why, sizeof(tc->why), "target %s: TLS: %s",
+		    target_describe(tc->worker, desc, sizeof(desc)), buf);
+	else if (err == 0 || err == EAGAIN)
+		snprintf(tc->why, sizeof(tc->why), "target %s: TLS handshake "
+		    "failed (not a TLS server?)",
+		    target_describe(tc->worker, desc, sizeof(desc)));
+	else
+		tc->why[0] = '\0';	/* a socket error: strerror later */
+}
+
 /* Connected, refused or timed out. */
 static void
 target_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -239,6 +304,8 @@ target_event_cb(struct bufferevent *bev, short what, void *arg)
 	err = EVUTIL_SOCKET_ERROR();
 	if (what & BEV_EVENT_TIMEOUT)
 		err = ETIMEDOUT;
+	else if (tc->worker->server->cfg->ssl_target)
+		target_tls_reason(tc, bev, err);
 	tc->last_err = err != 0 ? err : ECONNREFUSED;
 	bufferevent_free(bev);
 	tc->bev = NULL;

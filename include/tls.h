@@ -1,0 +1,33 @@
+/* TLS contexts: built once, shared by the workers, swapped on reload. */
+#ifndef WSB_TLS_H
+#define WSB_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "config.h"
+
+/* Build the contexts the config asks for.  -1 with a one-line err. */
+int tls_init(const struct config *cfg, char *err, size_t errlen);
+/* Reload certificate, key and CA files (SIGHUP); on failure the old
+ * context stays.  -1 with err. */
+int tls_reload(const struct config *cfg, char *err, size_t errlen);
+void tls_free(void);
+
+/* Whether wss:// is served (a certificate is loaded). */
+int tls_server_enabled(void);
+/* A server SSL from the current context, or NULL. */
+SSL *tls_server_ssl_new(void);
+/* A client SSL for the target host (SNI and host-name check), or NULL. */
+SSL *tls_target_ssl_new(const char *host);
+
+/* The peer certificate's subject, RFC 2253 ("CN=alice,O=x"); "" if the
+ * peer sent none. */
+void tls_peer_subject(SSL *ssl, char *buf, size_t len);
+/* One line for the last TLS failure: OpenSSL's error (err from
+ * bufferevent_get_openssl_error, 0: none) or the verify result. */
+const char *tls_error_text(SSL *ssl, unsigned long err, char *buf,
+    size_t len);
+
+#endif
