@@ -32,7 +32,18 @@ struct config {
 	int ssl_target;		/* --ssl-target */
 	int ssl_target_insecure; /* --ssl-target-insecure */
 	char *ssl_target_cafile; /* --ssl-target-cafile */
+
+	/* Static files and auth. */
+	char *web;		/* --web DIR */
+	int file_only;		/* --file-only: no directory listings */
+	int web_auth;		/* --web-auth: auth guards files too */
+	int auth_plugin;	/* --auth-plugin: CONFIG_AUTH_* */
+	char *auth_source;	/* --auth-source */
 };
+
+#define CONFIG_AUTH_NONE 0
+#define CONFIG_AUTH_BASIC 1	/* BasicHTTPAuth user:password */
+#define CONFIG_AUTH_ORIGIN 2	/* ExpectOrigin "origin1 origin2" */
 
 /* --ssl-version values: the TLS protocol versions' wire numbers, as
  * OpenSSL's TLS1_x_VERSION, so config.c needs no OpenSSL header. */

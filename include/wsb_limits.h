@@ -37,6 +37,10 @@
 /* Close reasons fit one control frame: 125 - 2 bytes of code. */
 #define WSB_MAX_CLOSE_REASON 123
 
+/* Seconds an idle keep-alive HTTP connection (--web) stays open:
+ * enough for a page's follow-up requests, short enough to free sockets. */
+#define WSB_KEEPALIVE_TIMEOUT_SEC 15
+
 /* Seconds one connect() attempt to a target address may take. */
 #define WSB_CONNECT_TIMEOUT_SEC 10
 

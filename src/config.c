@@ -32,6 +32,11 @@ enum {
 	OPT_SSL_TARGET,
 	OPT_SSL_TARGET_INSECURE,
 	OPT_SSL_TARGET_CAFILE,
+	OPT_WEB,
+	OPT_FILE_ONLY,
+	OPT_WEB_AUTH,
+	OPT_AUTH_PLUGIN,
+	OPT_AUTH_SOURCE,
 };
 
 /* The default certificate, as websockify: used only if it exists. */
@@ -66,6 +71,11 @@ static const struct option config_options[] = {
 	    OPT_SSL_TARGET_INSECURE },
 	{ "ssl-target-cafile", required_argument, NULL,
 	    OPT_SSL_TARGET_CAFILE },
+	{ "web", required_argument, NULL, OPT_WEB },
+	{ "file-only", no_argument, NULL, OPT_FILE_ONLY },
+	{ "web-auth", no_argument, NULL, OPT_WEB_AUTH },
+	{ "auth-plugin", required_argument, NULL, OPT_AUTH_PLUGIN },
+	{ "auth-source", required_argument, NULL, OPT_AUTH_SOURCE },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -210,8 +220,9 @@ int
 config_parse(int argc, char **argv, struct config *cfg, char *err,
     size_t errlen)
 {
-	long	 ncpu;
-	int	 ch, npos;
+	const char	*plugin;
+	long		 ncpu;
+	int		 ch, npos;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (errlen == 0)
@@ -334,6 +345,36 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 			    err, errlen))
 				goto fail;
 			break;
+		case OPT_WEB:
+			if (config_strdup(&cfg->web, optarg, err, errlen))
+				goto fail;
+			break;
+		case OPT_FILE_ONLY:
+			cfg->file_only = 1;
+			break;
+		case OPT_WEB_AUTH:
+			cfg->web_auth = 1;
+			break;
+		case OPT_AUTH_PLUGIN:
+			/* websockify also takes the module path. */
+			plugin = strrchr(optarg, '.');
+			plugin = plugin != NULL ? plugin + 1 : optarg;
+			if (strcmp(plugin, "BasicHTTPAuth") == 0)
+				cfg->auth_plugin = CONFIG_AUTH_BASIC;
+			else if (strcmp(plugin, "ExpectOrigin") == 0)
+				cfg->auth_plugin = CONFIG_AUTH_ORIGIN;
+			else {
+				config_error(err, errlen, "--auth-plugin: "
+				    "'%s' is not supported (BasicHTTPAuth, "
+				    "ExpectOrigin)", optarg);
+				goto fail;
+			}
+			break;
+		case OPT_AUTH_SOURCE:
+			if (config_strdup(&cfg->auth_source, optarg, err,
+			    errlen))
+				goto fail;
+			break;
 		case ':':
 			config_error(err, errlen, "option '%s' needs a value",
 			    argv[optind - 1]);
@@ -360,6 +401,26 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 		goto fail;
 	if (cfg->ssl_min_version == 0)
 		cfg->ssl_min_version = CONFIG_TLS1_2;
+	if (cfg->auth_source != NULL && cfg->auth_plugin == CONFIG_AUTH_NONE) {
+		config_error(err, errlen, "--auth-source needs --auth-plugin");
+		goto fail;
+	}
+	if (cfg->auth_plugin != CONFIG_AUTH_NONE && cfg->auth_source == NULL) {
+		config_error(err, errlen, "--auth-plugin needs --auth-source");
+		goto fail;
+	}
+	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
+	    strchr(cfg->auth_source, ':') == NULL) {
+		config_error(err, errlen, "--auth-source for BasicHTTPAuth "
+		    "must be user:password");
+		goto fail;
+	}
+	if (cfg->web_auth && (cfg->web == NULL ||
+	    cfg->auth_plugin == CONFIG_AUTH_NONE)) {
+		config_error(err, errlen,
+		    "--web-auth needs --web and --auth-plugin");
+		goto fail;
+	}
 	if (cfg->verify_client && cfg->cafile == NULL) {
 		config_error(err, errlen, "--verify-client needs --cafile");
 		goto fail;
@@ -418,6 +479,11 @@ config_free(struct config *cfg)
 	free(cfg->ssl_ciphers);
 	free(cfg->cafile);
 	free(cfg->ssl_target_cafile);
+	free(cfg->web);
+	if (cfg->auth_source != NULL)
+		explicit_bzero(cfg->auth_source, strlen(cfg->auth_source));
+	free(cfg->auth_source);
+	cfg->web = cfg->auth_source = NULL;
 	cfg->listen_host = cfg->listen_port = NULL;
 	cfg->target_host = cfg->target_port = cfg->unix_target = NULL;
 	cfg->cert = cfg->key = cfg->key_password = cfg->ssl_ciphers = NULL;
@@ -493,6 +559,16 @@ config_help(void)
 	    "target instead\n"
 	    "      --ssl-target-insecure  do not verify the target's "
 	    "certificate\n"
+	    "\nWeb and auth:\n"
+	    "      --web DIR         serve files from DIR on the same port "
+	    "(GET, HEAD)\n"
+	    "      --file-only       no directory listings (404 instead)\n"
+	    "      --auth-plugin P   BasicHTTPAuth or ExpectOrigin: guard "
+	    "the WebSocket\n"
+	    "      --auth-source S   user:password (BasicHTTPAuth) or "
+	    "\"origin1 origin2\"\n"
+	    "                        (ExpectOrigin)\n"
+	    "      --web-auth        the auth plugin guards the files too\n"
 	    "\nSIGHUP reloads the certificate, key and CA files; live "
 	    "sessions go on.\n";
 }

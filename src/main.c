@@ -13,6 +13,7 @@
 #include "config.h"
 #include "log.h"
 #include "tls.h"
+#include "web.h"
 #include "worker.h"
 #include "wsb_limits.h"
 
@@ -192,6 +193,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	main_check_target(&cfg);
+	if (web_init(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "wsbridge: %s\n", err);
+		return 2;
+	}
 	if (tls_init(&cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "wsbridge: %s\n", err);
 		return 2;

@@ -19,6 +19,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include "auth.h"
 #include "frame.h"
 #include "handshake.h"
 #include "http.h"
@@ -26,6 +27,7 @@
 #include "session.h"
 #include "target.h"
 #include "tls.h"
+#include "web.h"
 #include "worker.h"
 #include "wsb_limits.h"
 
@@ -95,6 +97,8 @@ static void session_target_connected_cb(struct bufferevent *, const char *,
 static void session_close(struct session *);
 static int session_maybe_end(struct session *);
 static void session_handshake(struct session *);
+static int session_web(struct session *, const struct http_request *,
+    size_t);
 static int session_http_error(struct session *, int, const char *,
     const char *);
 static int session_client_frames(struct session *);
@@ -355,8 +359,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	switch (s->state) {
 	case SESSION_HANDSHAKE:
-		log_info("%s: no complete request within %d s, dropped",
-		    s->peer, WSB_HANDSHAKE_TIMEOUT_SEC);
+		log_info("%s: idle or incomplete request, dropped", s->peer);
 		s->closer = "handshake timeout";
 		session_close(s);
 		return;
@@ -408,14 +411,19 @@ session_handshake(struct session *s)
 {
 	struct evbuffer		*in = bufferevent_get_input(s->client);
 	struct http_request	 req;
+	const struct config	*cfg = s->worker->server->cfg;
 	struct handshake_result	 res;
+	struct auth_result	 ares;
 	struct target_connect	*tc;
 	size_t			 len, n;
 	const char		*buf;
 	char			 desc[128], subject[256];
 	int			 r;
 
+next:
 	len = evbuffer_get_length(in);
+	if (len == 0)
+		return;
 	n = len < WSB_MAX_REQUEST_HEAD ? len : WSB_MAX_REQUEST_HEAD;
 	if ((buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n)) == NULL) {
 		session_http_error(s, 500, NULL, "out of memory");
@@ -433,6 +441,12 @@ session_handshake(struct session *s)
 		return;
 	}
 	if (!handshake_is_upgrade(&req)) {
+		if (cfg->web != NULL) {
+			/* Keep-alive: the next request may already be here. */
+			if (session_web(s, &req, (size_t)r) == 0)
+				goto next;
+			return;
+		}
 		if (req.method_len == 3 && memcmp(req.method, "GET", 3) == 0)
 			session_http_error(s, 405, NULL,
 			    "this port serves WebSocket connections only "
@@ -445,6 +459,11 @@ session_handshake(struct session *s)
 	if (handshake_check(&req, &res) != 101) {
 		session_http_error(s, res.status, res.extra_headers,
 		    res.reason);
+		return;
+	}
+	if (auth_check(cfg, &req, &ares) != 0) {
+		session_http_error(s, ares.status, ares.extra_headers,
+		    ares.reason);
 		return;
 	}
 	memcpy(s->accept, res.accept, sizeof(s->accept));
@@ -467,6 +486,47 @@ session_handshake(struct session *s)
 	tc = target_connect_start(s->worker, session_target_connected_cb, s);
 	if (s->state == SESSION_CONNECTING)
 		s->connecting = tc;
+}
+
+/*
+ * A plain HTTP request with --web: a file, a listing or an error, and an
+ * access-log line.  0: the connection stays for the next request; 1:
+ * reading paused until the response drains; -1: closing.
+ */
+static int
+session_web(struct session *s, const struct http_request *req,
+    size_t consumed)
+{
+	const struct config	*cfg = s->worker->server->cfg;
+	struct evbuffer		*out = bufferevent_get_output(s->client);
+	struct auth_result	 ares;
+	size_t			 bytes = 0;
+	int			 status, keep_alive;
+
+	if (cfg->web_auth && auth_check(cfg, req, &ares) != 0) {
+		keep_alive = ares.status == 401;
+		web_error(out, ares.status, ares.extra_headers, ares.reason,
+		    keep_alive);
+		status = ares.status;
+	} else
+		status = web_respond(cfg, req, out, &keep_alive, &bytes);
+	log_info("%s: %.*s %.*s %d %zu", s->peer, (int)req->method_len,
+	    req->method, (int)(req->path_len > 256 ? 256 : req->path_len),
+	    req->path, status, bytes);
+	evbuffer_drain(bufferevent_get_input(s->client), consumed);
+	if (!keep_alive) {
+		s->closer = "web";
+		s->state = SESSION_CLOSING;
+		session_client_finish(s);
+		return -1;
+	}
+	session_timer_set(s, WSB_KEEPALIVE_TIMEOUT_SEC);
+	if (evbuffer_get_length(out) >= WSB_HIGH_WATER) {
+		bufferevent_disable(s->client, EV_READ);
+		s->client_paused = 1;
+		return 1;
+	}
+	return 0;
 }
 
 /* Answer with an HTTP error, log why, and close after the flush. */
@@ -807,6 +867,13 @@ session_client_write_cb(struct bufferevent *bev, void *arg)
 	if (s->client_phase == CLIENT_FLUSHING) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			session_client_linger(s);
+		return;
+	}
+	if (s->state == SESSION_HANDSHAKE && s->client_paused) {
+		/* A large file went out: take the next request. */
+		s->client_paused = 0;
+		bufferevent_enable(bev, EV_READ);
+		session_handshake(s);
 		return;
 	}
 	if (s->target_paused && s->target != NULL && !s->target_draining) {

@@ -1,0 +1,140 @@
+/* Auth plugins as websockify names them, checked before the upgrade (and
+ * before files with --web-auth).  Pure: no I/O. */
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "auth.h"
+
+#define AUTH_CHALLENGE "WWW-Authenticate: Basic realm=\"wsbridge\"\r\n"
+/* Longest Authorization value taken: base64 of 768 bytes of user:pass. */
+#define AUTH_MAX_B64 1024
+
+static int auth_fail(struct auth_result *, int, const char *, const char *);
+static int auth_basic(const struct config *, const struct http_request *,
+    struct auth_result *);
+static int auth_origin(const struct config *, const struct http_request *,
+    struct auth_result *);
+static int auth_equal(const unsigned char *, size_t, const unsigned char *,
+    size_t);
+
+/* Record a refusal. */
+static int
+auth_fail(struct auth_result *res, int status, const char *reason,
+    const char *extra)
+{
+	res->status = status;
+	res->reason = reason;
+	res->extra_headers = extra;
+	return status;
+}
+
+/* Compare in time that depends on neither content nor length: the
+ * SHA-256 digests of both sides are compared with CRYPTO_memcmp. */
+static int
+auth_equal(const unsigned char *a, size_t alen, const unsigned char *b,
+    size_t blen)
+{
+	unsigned char	 da[32], db[32];
+	unsigned int	 n;
+
+	if (EVP_Digest(a, alen, da, &n, EVP_sha256(), NULL) != 1 ||
+	    EVP_Digest(b, blen, db, &n, EVP_sha256(), NULL) != 1)
+		return 0;
+	return CRYPTO_memcmp(da, db, sizeof(da)) == 0;
+}
+
+/* BasicHTTPAuth: "Authorization: Basic base64(user:password)". */
+static int
+auth_basic(const struct config *cfg, const struct http_request *req,
+    struct auth_result *res)
+{
+	const char	*v, *p, *end;
+	unsigned char	 in[AUTH_MAX_B64 + 1], out[AUTH_MAX_B64];
+	size_t		 len, b64len, pad = 0, i;
+	int		 n;
+
+	if ((v = http_header_get(req, "Authorization", &len)) == NULL)
+		return auth_fail(res, 401, "authentication required",
+		    AUTH_CHALLENGE);
+	end = v + len;
+	for (p = v; p < end && *p != ' ' && *p != '\t'; p++)
+		;
+	if ((size_t)(p - v) != 5 || strncasecmp(v, "Basic", 5) != 0)
+		return auth_fail(res, 403,
+		    "unsupported authentication scheme (need Basic)", NULL);
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	b64len = (size_t)(end - p);
+	if (b64len == 0 || b64len % 4 != 0 || b64len > AUTH_MAX_B64)
+		return auth_fail(res, 400, "malformed Basic credentials",
+		    NULL);
+	for (i = 0; i < b64len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c == '=' && i >= b64len - 2) {
+			pad++;
+			continue;
+		}
+		if (pad > 0 || !((c >= 'A' && c <= 'Z') ||
+		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '+' || c == '/'))
+			return auth_fail(res, 400,
+			    "malformed Basic credentials", NULL);
+	}
+	memcpy(in, p, b64len);
+	in[b64len] = '\0';
+	if ((n = EVP_DecodeBlock(out, in, (int)b64len)) < 0 ||
+	    (size_t)n < pad)
+		return auth_fail(res, 400, "malformed Basic credentials",
+		    NULL);
+	len = (size_t)n - pad;
+	if (memchr(out, ':', len) == NULL)
+		return auth_fail(res, 400,
+		    "malformed Basic credentials (no ':')", NULL);
+	if (!auth_equal(out, len, (const unsigned char *)cfg->auth_source,
+	    strlen(cfg->auth_source)))
+		return auth_fail(res, 401, "wrong user name or password",
+		    AUTH_CHALLENGE);
+	return 0;
+}
+
+/* ExpectOrigin: the Origin header must be one of the listed origins. */
+static int
+auth_origin(const struct config *cfg, const struct http_request *req,
+    struct auth_result *res)
+{
+	const char	*v, *p = cfg->auth_source, *q;
+	size_t		 len;
+
+	if ((v = http_header_get(req, "Origin", &len)) == NULL)
+		return auth_fail(res, 403, "missing Origin header", NULL);
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		for (q = p; *q != '\0' && *q != ' ' && *q != ','; q++)
+			;
+		if ((size_t)(q - p) == len && len > 0 &&
+		    strncasecmp(p, v, len) == 0)
+			return 0;
+		p = q;
+	}
+	return auth_fail(res, 403, "origin not allowed", NULL);
+}
+
+/* Check a request against the configured plugin. */
+int
+auth_check(const struct config *cfg, const struct http_request *req,
+    struct auth_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	switch (cfg->auth_plugin) {
+	case CONFIG_AUTH_BASIC:
+		return auth_basic(cfg, req, res);
+	case CONFIG_AUTH_ORIGIN:
+		return auth_origin(cfg, req, res);
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,465 @@
+/*
+ * Static files for --web: GET and HEAD, Content-Type, Last-Modified and
+ * ETag with 304, keep-alive, index.html or a listing for directories.
+ * Nothing outside the root is ever served: the path is decoded once and
+ * checked, then the real path (symlinks resolved) must lie under the
+ * real root.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <event2/buffer.h>
+
+#include "log.h"
+#include "web.h"
+#include "wsb_limits.h"
+
+/* Most directory entries listed; a listing is for people, not crawls. */
+#define WEB_MAX_LISTING 4096
+
+struct web_type {
+	const char	*ext;
+	const char	*type;
+};
+
+/* What noVNC and web apps load; text types carry their charset. */
+static const struct web_type web_types[] = {
+	{ "html", "text/html; charset=utf-8" },
+	{ "htm", "text/html; charset=utf-8" },
+	{ "js", "text/javascript; charset=utf-8" },
+	{ "mjs", "text/javascript; charset=utf-8" },
+	{ "css", "text/css; charset=utf-8" },
+	{ "json", "application/json; charset=utf-8" },
+	{ "map", "application/json; charset=utf-8" },
+	{ "txt", "text/plain; charset=utf-8" },
+	{ "xml", "application/xml; charset=utf-8" },
+	{ "svg", "image/svg+xml; charset=utf-8" },
+	{ "png", "image/png" },
+	{ "jpg", "image/jpeg" },
+	{ "jpeg", "image/jpeg" },
+	{ "gif", "image/gif" },
+	{ "webp", "image/webp" },
+	{ "ico", "image/x-icon" },
+	{ "wasm", "application/wasm" },
+	{ "woff", "font/woff" },
+	{ "woff2", "font/woff2" },
+	{ "ttf", "font/ttf" },
+	{ "otf", "font/otf" },
+	{ "oga", "audio/ogg" },
+	{ "ogg", "audio/ogg" },
+	{ "mp3", "audio/mpeg" },
+	{ "wav", "audio/wav" },
+	{ "webmanifest", "application/manifest+json; charset=utf-8" },
+	{ "pdf", "application/pdf" },
+};
+
+static char	 web_root[PATH_MAX];	/* realpath of --web, immutable */
+static size_t	 web_root_len;
+
+static const char *web_content_type(const char *);
+static void web_http_date(time_t, char *, size_t);
+static int web_keep_alive(const struct http_request *);
+static int web_hexval(int);
+static int web_not_modified(const struct http_request *, const struct stat *,
+    const char *);
+static int web_listing(const struct http_request *, const char *,
+    const char *, struct evbuffer *, int, int, size_t *);
+static void web_html_escape(struct evbuffer *, const char *);
+static void web_url_escape(struct evbuffer *, const char *);
+static int web_name_cmp(const void *, const void *);
+
+/* Resolve the root once; every served path is checked against it. */
+int
+web_init(const struct config *cfg, char *err, size_t errlen)
+{
+	struct stat	 st;
+
+	if (cfg->web == NULL)
+		return 0;
+	if (realpath(cfg->web, web_root) == NULL) {
+		snprintf(err, errlen, "--web %s: %s", cfg->web,
+		    strerror(errno));
+		return -1;
+	}
+	if (stat(web_root, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "--web %s: not a directory", cfg->web);
+		return -1;
+	}
+	web_root_len = strlen(web_root);
+	return 0;
+}
+
+/* Value of a hex digit, or -1. */
+static int
+web_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decode and check a request path; see web.h. */
+int
+web_path_normalize(const char *path, size_t len, char *out, size_t outlen,
+    int *dir_slash)
+{
+	size_t	 i, o = 0, seg = 0;	/* seg: start of the segment in out */
+	int	 c, hi, lo;
+
+	*dir_slash = 0;
+	/* The query and fragment are not part of the file name. */
+	for (i = 0; i < len; i++)
+		if (path[i] == '?' || path[i] == '#')
+			break;
+	len = i;
+	if (len == 0 || path[0] != '/')
+		return 400;
+	if (outlen == 0)
+		return 404;
+	*dir_slash = path[len - 1] == '/';
+	for (i = 1; i <= len; i++) {
+		if (i == len || path[i] == '/') {
+			/* A segment ends: ".", ".." and dotfiles are
+			 * refused, empty segments dropped. */
+			if (o > seg && out[seg] == '.')
+				return 404;
+			if (o == seg || i == len)
+				continue;
+			if (o + 1 >= outlen)
+				return 404;
+			out[o++] = '/';
+			seg = o;
+			continue;
+		}
+		c = (unsigned char)path[i];
+		if (c == '%') {
+			if (i + 2 >= len || (hi = web_hexval(path[i + 1])) < 0 ||
+			    (lo = web_hexval(path[i + 2])) < 0)
+				return 400;
+			c = hi << 4 | lo;
+			i += 2;
+			/* An encoded '/' or NUL never names a file. */
+			if (c == '/' || c == 0)
+				return 404;
+		}
+		if (o + 1 >= outlen)
+			return 404;
+		out[o++] = (char)c;
+	}
+	if (o > 0 && out[o - 1] == '/')
+		o--;
+	out[o] = '\0';
+	return 0;
+}
+
+/* Content-Type from the file name's extension. */
+static const char *
+web_content_type(const char *name)
+{
+	const char	*dot = strrchr(name, '.');
+	size_t		 i;
+
+	if (dot != NULL && strchr(dot, '/') == NULL)
+		for (i = 0; i < sizeof(web_types) / sizeof(web_types[0]); i++)
+			if (strcasecmp(dot + 1, web_types[i].ext) == 0)
+				return web_types[i].type;
+	return "application/octet-stream";
+}
+
+/* RFC 9110 IMF-fixdate. */
+static void
+web_http_date(time_t t, char *buf, size_t len)
+{
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* HTTP/1.1 keeps the connection unless told to close; 1.0 the reverse. */
+static int
+web_keep_alive(const struct http_request *req)
+{
+	const char	*v;
+	size_t		 len;
+
+	v = http_header_get(req, "Connection", &len);
+	if (req->minor_version >= 1)
+		return v == NULL || !http_list_has_token(v, len, "close");
+	return v != NULL && http_list_has_token(v, len, "keep-alive");
+}
+
+/* If-None-Match (preferred) or If-Modified-Since says the copy is fresh. */
+static int
+web_not_modified(const struct http_request *req, const struct stat *st,
+    const char *etag)
+{
+	const char	*v;
+	size_t		 len;
+	struct tm	 tm;
+	char		 buf[64];
+
+	if ((v = http_header_get(req, "If-None-Match", &len)) != NULL)
+		return http_list_has_token(v, len, etag) ||
+		    http_list_has_token(v, len, "*");
+	if ((v = http_header_get(req, "If-Modified-Since", &len)) == NULL ||
+	    len >= sizeof(buf))
+		return 0;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	if (strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm) == NULL)
+		return 0;
+	return st->st_mtime <= timegm(&tm);
+}
+
+/* Write an error response; keep_alive leaves the connection open. */
+void
+web_error(struct evbuffer *out, int status, const char *extra,
+    const char *reason, int keep_alive)
+{
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\n"
+	    "Server: wsbridge\r\n"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Connection: %s\r\n"
+	    "%s"
+	    "\r\n"
+	    "%s\n",
+	    status, http_status_text(status), strlen(reason) + 1,
+	    keep_alive ? "keep-alive" : "close",
+	    extra != NULL ? extra : "", reason);
+}
+
+/* Escape text for HTML. */
+static void
+web_html_escape(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '<': evbuffer_add(out, "&lt;", 4); break;
+		case '>': evbuffer_add(out, "&gt;", 4); break;
+		case '&': evbuffer_add(out, "&amp;", 5); break;
+		case '"': evbuffer_add(out, "&quot;", 6); break;
+		case '\'': evbuffer_add(out, "&#39;", 5); break;
+		default: evbuffer_add(out, s, 1); break;
+		}
+	}
+}
+
+/* Percent-encode a file name for an href. */
+static void
+web_url_escape(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL)
+			evbuffer_add(out, s, 1);
+		else
+			evbuffer_add_printf(out, "%%%02X", c);
+	}
+}
+
+/* Sort names for a listing. */
+static int
+web_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* An HTML listing of a directory, as websockify's SimpleHTTPRequestHandler
+ * gives; dotfiles are left out. */
+static int
+web_listing(const struct http_request *req, const char *real,
+    const char *rel, struct evbuffer *out, int head, int keep_alive,
+    size_t *bytes)
+{
+	struct evbuffer	*body;
+	DIR		*d;
+	struct dirent	*de;
+	char		**names = NULL, **tmp, full[PATH_MAX];
+	size_t		 n = 0, cap = 0, i;
+	struct stat	 st;
+
+	if ((d = opendir(real)) == NULL)
+		return 404;
+	if ((body = evbuffer_new()) == NULL) {
+		closedir(d);
+		return 500;
+	}
+	while ((de = readdir(d)) != NULL && n < WEB_MAX_LISTING) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((tmp = reallocarray(names, cap, sizeof(*names))) ==
+			    NULL)
+				break;
+			names = tmp;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL)
+			break;
+		n++;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), web_name_cmp);
+	evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><meta "
+	    "charset=\"utf-8\"><title>Directory listing for /");
+	web_html_escape(body, rel);
+	evbuffer_add_printf(body, "</title></head><body>\n<h1>Directory "
+	    "listing for /");
+	web_html_escape(body, rel);
+	evbuffer_add_printf(body, "</h1>\n<hr>\n<ul>\n");
+	for (i = 0; i < n; i++) {
+		int is_dir = snprintf(full, sizeof(full), "%s/%s", real,
+		    names[i]) < (int)sizeof(full) && stat(full, &st) == 0 &&
+		    S_ISDIR(st.st_mode);
+		evbuffer_add_printf(body, "<li><a href=\"");
+		web_url_escape(body, names[i]);
+		evbuffer_add_printf(body, "%s\">", is_dir ? "/" : "");
+		web_html_escape(body, names[i]);
+		evbuffer_add_printf(body, "%s</a></li>\n", is_dir ? "/" : "");
+		free(names[i]);
+	}
+	free(names);
+	evbuffer_add_printf(body, "</ul>\n<hr>\n</body></html>\n");
+	*bytes = evbuffer_get_length(body);
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Server: wsbridge\r\n"
+	    "Content-Type: text/html; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "Connection: %s\r\n"
+	    "\r\n", *bytes, keep_alive ? "keep-alive" : "close");
+	if (!head)
+		evbuffer_add_buffer(out, body);
+	else
+		*bytes = 0;
+	evbuffer_free(body);
+	(void)req;
+	return 200;
+}
+
+/* Answer a GET or HEAD from the web root; see web.h. */
+int
+web_respond(const struct config *cfg, const struct http_request *req,
+    struct evbuffer *out, int *keep_alive, size_t *bytes)
+{
+	char		 rel[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
+	char		 etag[64], lm[64], loc[WSB_MAX_REQUEST_HEAD + 32];
+	struct stat	 st;
+	int		 head, status, dir_slash, fd;
+
+	*bytes = 0;
+	*keep_alive = web_keep_alive(req);
+	head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+	if (!head && !(req->method_len == 3 &&
+	    memcmp(req->method, "GET", 3) == 0)) {
+		web_error(out, 405, "Allow: GET, HEAD\r\n",
+		    "method not allowed", *keep_alive);
+		return 405;
+	}
+	if ((status = web_path_normalize(req->path, req->path_len, rel,
+	    sizeof(rel), &dir_slash)) != 0) {
+		web_error(out, status, NULL, status == 400 ? "bad path" :
+		    "not found", *keep_alive);
+		return status;
+	}
+	if (snprintf(full, sizeof(full), "%s/%s", web_root, rel) >=
+	    (int)sizeof(full) || realpath(full, real) == NULL) {
+		web_error(out, 404, NULL, "not found", *keep_alive);
+		return 404;
+	}
+	/* A symlink may not lead out of the root. */
+	if (strncmp(real, web_root, web_root_len) != 0 ||
+	    (real[web_root_len] != '/' && real[web_root_len] != '\0')) {
+		log_info("--web: %s leads outside %s, refused", full,
+		    web_root);
+		web_error(out, 403, NULL, "forbidden", *keep_alive);
+		return 403;
+	}
+	if (stat(real, &st) == -1) {
+		web_error(out, 404, NULL, "not found", *keep_alive);
+		return 404;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (!dir_slash && rel[0] != '\0') {
+			/* Relative links in the page need the slash; the raw
+			 * path is kept (still encoded, no CR or LF). */
+			snprintf(loc, sizeof(loc), "Location: %.*s/\r\n",
+			    (int)strcspn(req->path, "?# "), req->path);
+			web_error(out, 301, loc, "moved", *keep_alive);
+			return 301;
+		}
+		if (snprintf(full, sizeof(full), "%s/index.html", real) <
+		    (int)sizeof(real) && stat(full, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			memcpy(real, full, sizeof(real));
+		else if (cfg->file_only) {
+			web_error(out, 404, NULL, "not found", *keep_alive);
+			return 404;
+		} else
+			return web_listing(req, real, rel, out, head,
+			    *keep_alive, bytes);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		web_error(out, 404, NULL, "not found", *keep_alive);
+		return 404;
+	}
+	snprintf(etag, sizeof(etag), "\"%llx-%llx\"",
+	    (unsigned long long)st.st_size, (unsigned long long)st.st_mtime);
+	web_http_date(st.st_mtime, lm, sizeof(lm));
+	if (web_not_modified(req, &st, etag)) {
+		evbuffer_add_printf(out,
+		    "HTTP/1.1 304 Not Modified\r\n"
+		    "Server: wsbridge\r\n"
+		    "ETag: %s\r\n"
+		    "Last-Modified: %s\r\n"
+		    "Connection: %s\r\n"
+		    "\r\n", etag, lm, *keep_alive ? "keep-alive" : "close");
+		return 304;
+	}
+	fd = -1;
+	if (!head && st.st_size > 0 &&
+	    (fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		web_error(out, 403, NULL, "forbidden", *keep_alive);
+		return 403;
+	}
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Server: wsbridge\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %llu\r\n"
+	    "Last-Modified: %s\r\n"
+	    "ETag: %s\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "Connection: %s\r\n"
+	    "\r\n", web_content_type(real), (unsigned long long)st.st_size,
+	    lm, etag, *keep_alive ? "keep-alive" : "close");
+	if (fd != -1) {
+		/* The evbuffer owns fd now and sends it with sendfile. */
+		if (evbuffer_add_file(out, fd, 0, st.st_size) == -1) {
+			close(fd);
+			*keep_alive = 0;
+			return 500;
+		}
+		*bytes = (size_t)st.st_size;
+	}
+	return 200;
+}
