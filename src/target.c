@@ -124,7 +124,9 @@ target_connect_start(struct worker *w, target_done_fn done, void *arg)
 		hints.ai_family = AF_UNSPEC;
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_protocol = IPPROTO_TCP;
-		hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+		/* No ADDRCONFIG: it ignores loopback, so a host whose only
+		 * IPv6 is ::1 could not reach [::1]; every address returned
+		 * is tried anyway. */
 		tc->dns_req = evdns_getaddrinfo(w->dns, cfg->target_host,
 		    cfg->target_port, &hints, target_dns_cb, tc);
 	}
