@@ -40,6 +40,10 @@ const char *http_header_get(const struct http_request *req, const char *name,
  * blanks around items), else 0. */
 int http_list_has_token(const char *list, size_t len, const char *token);
 
+/* 1 if the request has a body (Transfer-Encoding, or a Content-Length
+ * other than 0), else 0. */
+int http_request_has_body(const struct http_request *req);
+
 /* The reason phrase of an HTTP status ("Bad Request"). */
 const char *http_status_text(int status);
 

@@ -25,9 +25,12 @@ SSL *tls_target_ssl_new(const char *host);
 /* The peer certificate's subject, RFC 2253 ("CN=alice,O=x"); "" if the
  * peer sent none. */
 void tls_peer_subject(SSL *ssl, char *buf, size_t len);
-/* One line for the last TLS failure: OpenSSL's error (err from
- * bufferevent_get_openssl_error, 0: none) or the verify result. */
-const char *tls_error_text(SSL *ssl, unsigned long err, char *buf,
+struct bufferevent;
+
+/* One line for why a TLS bufferevent failed: the verify result, or
+ * OpenSSL's error; NULL when OpenSSL recorded nothing (a socket error
+ * or a TCP close without close_notify). */
+const char *tls_bev_error_text(struct bufferevent *bev, char *buf,
     size_t len);
 
 #endif

@@ -29,8 +29,9 @@ int web_path_normalize(const char *path, size_t len, char *out,
 int web_respond(const struct config *cfg, const struct http_request *req,
     struct evbuffer *out, int *keep_alive, size_t *bytes);
 
-/* Write an error response that may keep the connection open. */
+/* Write an error response that may keep the connection open; with head
+ * the body is left out (its length still given). */
 void web_error(struct evbuffer *out, int status, const char *extra,
-    const char *reason, int keep_alive);
+    const char *reason, int keep_alive, int head);
 
 #endif

@@ -409,6 +409,13 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 		config_error(err, errlen, "--auth-plugin needs --auth-source");
 		goto fail;
 	}
+	/* auth.c takes at most 1024 base64 characters: 768 bytes. */
+	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
+	    strlen(cfg->auth_source) > 768) {
+		config_error(err, errlen, "--auth-source for BasicHTTPAuth "
+		    "is longer than 768 bytes");
+		goto fail;
+	}
 	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
 	    strchr(cfg->auth_source, ':') == NULL) {
 		config_error(err, errlen, "--auth-source for BasicHTTPAuth "

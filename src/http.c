@@ -169,6 +169,21 @@ http_list_has_token(const char *list, size_t len, const char *token)
 	return 0;
 }
 
+/* Whether the request carries a body (RFC 9112 6.3): one this server
+ * never reads, so the connection cannot be reused after it. */
+int
+http_request_has_body(const struct http_request *req)
+{
+	const char	*v;
+	size_t		 len;
+
+	if (http_header_get(req, "Transfer-Encoding", &len) != NULL)
+		return 1;
+	if ((v = http_header_get(req, "Content-Length", &len)) == NULL)
+		return 0;
+	return !(len == 1 && v[0] == '0');
+}
+
 /* The reason phrase for the statuses this server sends. */
 const char *
 http_status_text(int status)
@@ -176,6 +191,7 @@ http_status_text(int status)
 	switch (status) {
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
+	case 301: return "Moved Permanently";
 	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";

@@ -504,9 +504,11 @@ session_web(struct session *s, const struct http_request *req,
 	int			 status, keep_alive;
 
 	if (cfg->web_auth && auth_check(cfg, req, &ares) != 0) {
-		keep_alive = ares.status == 401;
+		/* A browser retries a 401 on the same connection. */
+		keep_alive = ares.status == 401 && !http_request_has_body(req);
 		web_error(out, ares.status, ares.extra_headers, ares.reason,
-		    keep_alive);
+		    keep_alive, req->method_len == 4 &&
+		    memcmp(req->method, "HEAD", 4) == 0);
 		status = ares.status;
 	} else
 		status = web_respond(cfg, req, out, &keep_alive, &bytes);
@@ -926,13 +928,10 @@ static void
 session_log_tls_error(struct session *s, struct bufferevent *bev,
     const char *what)
 {
-	unsigned long	 e, last = 0;
 	char		 buf[256];
 	int		 err = EVUTIL_SOCKET_ERROR();
 
-	while ((e = bufferevent_get_openssl_error(bev)) != 0)
-		last = e;
-	if (tls_error_text(NULL, last, buf, sizeof(buf)) != NULL)
+	if (tls_bev_error_text(bev, buf, sizeof(buf)) != NULL)
 		log_info("%s: %s: %s", s->peer, what, buf);
 	else if (err != 0 && err != EAGAIN)
 		log_info("%s: %s: %s", s->peer, what, strerror(err));

@@ -273,13 +273,9 @@ static void
 target_tls_reason(struct target_connect *tc, struct bufferevent *bev,
     int err)
 {
-	unsigned long	 e, last = 0;
 	char		 buf[160], desc[128];
 
-	while ((e = bufferevent_get_openssl_error(bev)) != 0)
-		last = e;
-	if (tls_error_text(bufferevent_openssl_get_ssl(bev), last, buf,
-	    sizeof(buf)) != NULL)
+	if (tls_bev_error_text(bev, buf, sizeof(buf)) != NULL)
 		snprintf(tc->why, sizeof(tc->why), "target %s: TLS: %s",
 		    target_describe(tc->worker, desc, sizeof(desc)), buf);
 	else if (err == 0 || err == EAGAIN)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -317,19 +318,28 @@ tls_peer_subject(SSL *ssl, char *buf, size_t len)
 	X509_free(cert);
 }
 
-/* Why a TLS connection failed, in one line. */
+/*
+ * Why a TLS bufferevent failed, in one line.  libevent queues the
+ * SSL_get_error() code (SSL_ERROR_SSL, SSL_ERROR_SYSCALL) beside
+ * OpenSSL's own errors; only entries naming a library are real.
+ */
 const char *
-tls_error_text(SSL *ssl, unsigned long err, char *buf, size_t len)
+tls_bev_error_text(struct bufferevent *bev, char *buf, size_t len)
 {
-	long	 v;
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long	 e, found = 0;
+	long		 v;
 
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		if (found == 0 && ERR_GET_LIB(e) != 0)
+			found = e;
 	if (ssl != NULL && (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
 		snprintf(buf, len, "certificate verify failed: %s",
 		    X509_verify_cert_error_string(v));
 		return buf;
 	}
-	if (err != 0) {
-		ERR_error_string_n(err, buf, len);
+	if (found != 0) {
+		ERR_error_string_n(found, buf, len);
 		return buf;
 	}
 	return NULL;

@@ -21,7 +21,6 @@
 
 #include "log.h"
 #include "web.h"
-#include "wsb_limits.h"
 
 /* Most directory entries listed; a listing is for people, not crawls. */
 #define WEB_MAX_LISTING 4096
@@ -74,8 +73,10 @@ static int web_not_modified(const struct http_request *, const struct stat *,
 static int web_listing(const struct http_request *, const char *,
     const char *, struct evbuffer *, int, int, size_t *);
 static void web_html_escape(struct evbuffer *, const char *);
-static void web_url_escape(struct evbuffer *, const char *);
+static void web_url_escape(struct evbuffer *, const char *, int);
 static int web_name_cmp(const void *, const void *);
+static int web_etag_match(const char *, size_t, const char *);
+static int web_resolve(const char *, char *);
 
 /* Resolve the root once; every served path is checked against it. */
 int
@@ -195,10 +196,42 @@ web_keep_alive(const struct http_request *req)
 	const char	*v;
 	size_t		 len;
 
+	/* A body is never read here: it must not be taken for the next
+	 * request, so the connection ends with this response. */
+	if (http_request_has_body(req))
+		return 0;
 	v = http_header_get(req, "Connection", &len);
 	if (req->minor_version >= 1)
 		return v == NULL || !http_list_has_token(v, len, "close");
 	return v != NULL && http_list_has_token(v, len, "keep-alive");
+}
+
+/* If-None-Match uses weak comparison (RFC 9110 13.1.2): W/"x" matches
+ * "x", as a proxy that compresses makes tags weak. */
+static int
+web_etag_match(const char *list, size_t len, const char *etag)
+{
+	const char	*p = list, *end = list + len, *item, *item_end;
+	size_t		 elen = strlen(etag);
+
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+			p++;
+		item = p;
+		while (p < end && *p != ',')
+			p++;
+		item_end = p;
+		while (item_end > item && (item_end[-1] == ' ' ||
+		    item_end[-1] == '\t'))
+			item_end--;
+		if (item_end - item >= 2 && item[0] == 'W' && item[1] == '/')
+			item += 2;
+		if ((item_end - item == 1 && *item == '*') ||
+		    ((size_t)(item_end - item) == elen &&
+		    memcmp(item, etag, elen) == 0))
+			return 1;
+	}
+	return 0;
 }
 
 /* If-None-Match (preferred) or If-Modified-Since says the copy is fresh. */
@@ -212,8 +245,7 @@ web_not_modified(const struct http_request *req, const struct stat *st,
 	char		 buf[64];
 
 	if ((v = http_header_get(req, "If-None-Match", &len)) != NULL)
-		return http_list_has_token(v, len, etag) ||
-		    http_list_has_token(v, len, "*");
+		return web_etag_match(v, len, etag);
 	if ((v = http_header_get(req, "If-Modified-Since", &len)) == NULL ||
 	    len >= sizeof(buf))
 		return 0;
@@ -228,7 +260,7 @@ web_not_modified(const struct http_request *req, const struct stat *st,
 /* Write an error response; keep_alive leaves the connection open. */
 void
 web_error(struct evbuffer *out, int status, const char *extra,
-    const char *reason, int keep_alive)
+    const char *reason, int keep_alive, int head)
 {
 	evbuffer_add_printf(out,
 	    "HTTP/1.1 %d %s\r\n"
@@ -238,10 +270,10 @@ web_error(struct evbuffer *out, int status, const char *extra,
 	    "Connection: %s\r\n"
 	    "%s"
 	    "\r\n"
-	    "%s\n",
+	    "%s%s",
 	    status, http_status_text(status), strlen(reason) + 1,
 	    keep_alive ? "keep-alive" : "close",
-	    extra != NULL ? extra : "", reason);
+	    extra != NULL ? extra : "", head ? "" : reason, head ? "" : "\n");
 }
 
 /* Escape text for HTML. */
@@ -260,14 +292,15 @@ web_html_escape(struct evbuffer *out, const char *s)
 	}
 }
 
-/* Percent-encode a file name for an href. */
+/* Percent-encode a name for a URL; keep_slash leaves '/' as is. */
 static void
-web_url_escape(struct evbuffer *out, const char *s)
+web_url_escape(struct evbuffer *out, const char *s, int keep_slash)
 {
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL)
+		    (c >= '0' && c <= '9') || strchr("-._~", c) != NULL ||
+		    (keep_slash && c == '/'))
 			evbuffer_add(out, s, 1);
 		else
 			evbuffer_add_printf(out, "%%%02X", c);
@@ -330,7 +363,7 @@ web_listing(const struct http_request *req, const char *real,
 		    names[i]) < (int)sizeof(full) && stat(full, &st) == 0 &&
 		    S_ISDIR(st.st_mode);
 		evbuffer_add_printf(body, "<li><a href=\"");
-		web_url_escape(body, names[i]);
+		web_url_escape(body, names[i], 0);
 		evbuffer_add_printf(body, "%s\">", is_dir ? "/" : "");
 		web_html_escape(body, names[i]);
 		evbuffer_add_printf(body, "%s</a></li>\n", is_dir ? "/" : "");
@@ -356,13 +389,30 @@ web_listing(const struct http_request *req, const char *real,
 	return 200;
 }
 
+/* The real path of path, if it lies under the real root: 0, or the
+ * HTTP status (404 missing, 403 a symlink leading out). */
+static int
+web_resolve(const char *path, char *real)
+{
+	if (realpath(path, real) == NULL)
+		return 404;
+	if (strncmp(real, web_root, web_root_len) != 0 ||
+	    (real[web_root_len] != '/' && real[web_root_len] != '\0')) {
+		log_info("--web: %s leads outside %s, refused", path,
+		    web_root);
+		return 403;
+	}
+	return 0;
+}
+
 /* Answer a GET or HEAD from the web root; see web.h. */
 int
 web_respond(const struct config *cfg, const struct http_request *req,
     struct evbuffer *out, int *keep_alive, size_t *bytes)
 {
 	char		 rel[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
-	char		 etag[64], lm[64], loc[WSB_MAX_REQUEST_HEAD + 32];
+	char		 idx[PATH_MAX], etag[64], lm[64];
+	struct evbuffer	*loc;
 	struct stat	 st;
 	int		 head, status, dir_slash, fd;
 
@@ -372,55 +422,58 @@ web_respond(const struct config *cfg, const struct http_request *req,
 	if (!head && !(req->method_len == 3 &&
 	    memcmp(req->method, "GET", 3) == 0)) {
 		web_error(out, 405, "Allow: GET, HEAD\r\n",
-		    "method not allowed", *keep_alive);
+		    "method not allowed", *keep_alive, 0);
 		return 405;
 	}
 	if ((status = web_path_normalize(req->path, req->path_len, rel,
 	    sizeof(rel), &dir_slash)) != 0) {
 		web_error(out, status, NULL, status == 400 ? "bad path" :
-		    "not found", *keep_alive);
+		    "not found", *keep_alive, head);
 		return status;
 	}
 	if (snprintf(full, sizeof(full), "%s/%s", web_root, rel) >=
-	    (int)sizeof(full) || realpath(full, real) == NULL) {
-		web_error(out, 404, NULL, "not found", *keep_alive);
-		return 404;
-	}
-	/* A symlink may not lead out of the root. */
-	if (strncmp(real, web_root, web_root_len) != 0 ||
-	    (real[web_root_len] != '/' && real[web_root_len] != '\0')) {
-		log_info("--web: %s leads outside %s, refused", full,
-		    web_root);
-		web_error(out, 403, NULL, "forbidden", *keep_alive);
-		return 403;
-	}
-	if (stat(real, &st) == -1) {
-		web_error(out, 404, NULL, "not found", *keep_alive);
-		return 404;
-	}
-	if (S_ISDIR(st.st_mode)) {
+	    (int)sizeof(real))
+		status = 404;
+	else
+		status = web_resolve(full, real);
+	if (status == 0 && stat(real, &st) == -1)
+		status = 404;
+	if (status == 0 && S_ISDIR(st.st_mode)) {
 		if (!dir_slash && rel[0] != '\0') {
-			/* Relative links in the page need the slash; the raw
-			 * path is kept (still encoded, no CR or LF). */
-			snprintf(loc, sizeof(loc), "Location: %.*s/\r\n",
-			    (int)strcspn(req->path, "?# "), req->path);
-			web_error(out, 301, loc, "moved", *keep_alive);
+			/* Relative links in the page need the slash.  The
+			 * Location is built from the checked path, so it
+			 * can never name another host ("//x"). */
+			loc = evbuffer_new();
+			if (loc == NULL) {
+				*keep_alive = 0;
+				return 500;
+			}
+			evbuffer_add(loc, "Location: /", 11);
+			web_url_escape(loc, rel, 1);
+			evbuffer_add(loc, "/\r\n\0", 4);
+			web_error(out, 301, (const char *)evbuffer_pullup(loc,
+			    -1), "moved", *keep_alive, head);
+			evbuffer_free(loc);
 			return 301;
 		}
+		/* index.html may be a symlink: checked like the rest. */
 		if (snprintf(full, sizeof(full), "%s/index.html", real) <
-		    (int)sizeof(real) && stat(full, &st) == 0 &&
-		    S_ISREG(st.st_mode))
-			memcpy(real, full, sizeof(real));
-		else if (cfg->file_only) {
-			web_error(out, 404, NULL, "not found", *keep_alive);
-			return 404;
-		} else
+		    (int)sizeof(real) && web_resolve(full, idx) == 0 &&
+		    stat(idx, &st) == 0 && S_ISREG(st.st_mode))
+			memcpy(real, idx, sizeof(real));
+		else if (web_resolve(full, idx) == 403)
+			status = 403;
+		else if (cfg->file_only)
+			status = 404;
+		else
 			return web_listing(req, real, rel, out, head,
 			    *keep_alive, bytes);
-	}
-	if (!S_ISREG(st.st_mode)) {
-		web_error(out, 404, NULL, "not found", *keep_alive);
-		return 404;
+	} else if (status == 0 && (!S_ISREG(st.st_mode) || dir_slash))
+		status = 404;	/* "/file/" is not the file */
+	if (status != 0) {
+		web_error(out, status, NULL, status == 403 ? "forbidden" :
+		    "not found", *keep_alive, head);
+		return status;
 	}
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"",
 	    (unsigned long long)st.st_size, (unsigned long long)st.st_mtime);
@@ -438,7 +491,7 @@ web_respond(const struct config *cfg, const struct http_request *req,
 	fd = -1;
 	if (!head && st.st_size > 0 &&
 	    (fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		web_error(out, 403, NULL, "forbidden", *keep_alive);
+		web_error(out, 403, NULL, "forbidden", *keep_alive, head);
 		return 403;
 	}
 	evbuffer_add_printf(out,

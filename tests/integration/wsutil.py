@@ -337,12 +337,27 @@ class RawClient:
         return reason
 
 
+try:
+    import ctypes
+    _libc = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _libc = None
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL if the test runner dies, so a
+    killed pytest never leaves a bridge or backend behind."""
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def spawn_logged(argv, log_path, **kw):
     """Start a process in its own group with stdout+stderr to a file."""
     log = open(log_path, "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True, **kw)
+                                stderr=log, start_new_session=True,
+                                preexec_fn=die_with_parent, **kw)
     finally:
         log.close()
 
@@ -362,7 +377,8 @@ def start_echo_backend(host="127.0.0.1", threads=None, log_path=None):
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=err,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=die_with_parent)
     finally:
         if log_path:
             err.close()

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -377,4 +378,310 @@ Test(config_split_hostport, table)
 			cr_expect(err[0] != '\0', "%s: no message", c->desc);
 		free(s);
 	}
+}
+
+/*
+ * TLS, web and auth options.  tls_dump is struct config's TLS, web and
+ * auth fields in one line; "-" for NULL.  The addresses are "6080 h:1"
+ * unless the case gives them.
+ */
+static void
+tls_dump(const struct config *c, char *out, size_t len)
+{
+	snprintf(out, len, "cert=%s/%d key=%s pw=%s only%d ver=%x "
+	    "ciphers=%s vc%d ca=%s st%d sti%d stca=%s web=%s fo%d wa%d "
+	    "ap%d as=%s",
+	    c->cert ? c->cert : "-", c->cert_given, c->key ? c->key : "-",
+	    c->key_password ? c->key_password : "-", c->ssl_only,
+	    c->ssl_min_version, c->ssl_ciphers ? c->ssl_ciphers : "-",
+	    c->verify_client, c->cafile ? c->cafile : "-", c->ssl_target,
+	    c->ssl_target_insecure,
+	    c->ssl_target_cafile ? c->ssl_target_cafile : "-",
+	    c->web ? c->web : "-", c->file_only, c->web_auth, c->auth_plugin,
+	    c->auth_source ? c->auth_source : "-");
+}
+
+/* The defaults, cut in two where the cases change a field. */
+#define T_CERT "cert=self.pem/0 key=- pw=-"
+#define T_SSL "only0 ver=303 ciphers=- vc0 ca=- st0 sti0 stca=-"
+#define T_WEB "web=- fo0 wa0 ap0 as=-"
+#define T_DEF T_CERT " " T_SSL " " T_WEB
+
+struct tls_case {
+	const char *desc;
+	const char *args;
+	int ret;
+	const char *dump;	/* with CONFIG_OK */
+};
+
+static const struct tls_case tls_cases[] = {
+	{ "defaults", "6080 h:1", CONFIG_OK, T_DEF },
+	{ "--cert", "--cert c.pem 6080 h:1", CONFIG_OK,
+	    "cert=c.pem/1 key=- pw=- " T_SSL " " T_WEB },
+	{ "--cert self.pem is given", "--cert self.pem 6080 h:1", CONFIG_OK,
+	    "cert=self.pem/1 key=- pw=- " T_SSL " " T_WEB },
+	{ "--cert twice: the last", "--cert a.pem --cert b.pem 6080 h:1",
+	    CONFIG_OK, "cert=b.pem/1 key=- pw=- " T_SSL " " T_WEB },
+	{ "--cert=FILE", "--cert=c.pem 6080 h:1", CONFIG_OK,
+	    "cert=c.pem/1 key=- pw=- " T_SSL " " T_WEB },
+	{ "--key", "--cert c.pem --key k.pem 6080 h:1", CONFIG_OK,
+	    "cert=c.pem/1 key=k.pem pw=- " T_SSL " " T_WEB },
+	{ "--key-password", "--key-password s3cret 6080 h:1", CONFIG_OK,
+	    "cert=self.pem/0 key=- pw=s3cret " T_SSL " " T_WEB },
+	{ "--ssl-only", "--ssl-only 6080 h:1", CONFIG_OK,
+	    T_CERT " only1 ver=303 ciphers=- vc0 ca=- st0 sti0 stca=- "
+	    T_WEB },
+	{ "--ssl-version default", "--ssl-version default 6080 h:1",
+	    CONFIG_OK, T_DEF },
+	{ "--ssl-version tlsv1_1", "--ssl-version tlsv1_1 6080 h:1",
+	    CONFIG_OK, T_CERT " only0 ver=302 ciphers=- vc0 ca=- st0 sti0 "
+	    "stca=- " T_WEB },
+	{ "--ssl-version tlsv1_2", "--ssl-version tlsv1_2 6080 h:1",
+	    CONFIG_OK, T_DEF },
+	{ "--ssl-version tlsv1_3", "--ssl-version tlsv1_3 6080 h:1",
+	    CONFIG_OK, T_CERT " only0 ver=304 ciphers=- vc0 ca=- st0 sti0 "
+	    "stca=- " T_WEB },
+	{ "--ssl-version=tlsv1_3", "--ssl-version=tlsv1_3 6080 h:1",
+	    CONFIG_OK, T_CERT " only0 ver=304 ciphers=- vc0 ca=- st0 sti0 "
+	    "stca=- " T_WEB },
+	{ "--ssl-ciphers", "--ssl-ciphers ECDHE+AESGCM:!aNULL 6080 h:1",
+	    CONFIG_OK, T_CERT " only0 ver=303 ciphers=ECDHE+AESGCM:!aNULL "
+	    "vc0 ca=- st0 sti0 stca=- " T_WEB },
+	{ "--verify-client --cafile", "--verify-client --cafile ca.pem "
+	    "6080 h:1", CONFIG_OK, T_CERT " only0 ver=303 ciphers=- vc1 "
+	    "ca=ca.pem st0 sti0 stca=- " T_WEB },
+	{ "--cafile alone", "--cafile ca.pem 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=303 ciphers=- vc0 ca=ca.pem st0 sti0 stca=- "
+	    T_WEB },
+	{ "--ssl-target", "--ssl-target 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 stca=- "
+	    T_WEB },
+	{ "--ssl-target-insecure implies --ssl-target",
+	    "--ssl-target-insecure 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti1 stca=- "
+	    T_WEB },
+	{ "--ssl-target-cafile implies --ssl-target",
+	    "--ssl-target-cafile t.pem 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 stca=t.pem "
+	    T_WEB },
+	{ "--web", "--web /srv/novnc 6080 h:1", CONFIG_OK,
+	    T_CERT " " T_SSL " web=/srv/novnc fo0 wa0 ap0 as=-" },
+	{ "--web --file-only", "--web /w --file-only 6080 h:1", CONFIG_OK,
+	    T_CERT " " T_SSL " web=/w fo1 wa0 ap0 as=-" },
+	{ "--auth-plugin BasicHTTPAuth", "--auth-plugin BasicHTTPAuth "
+	    "--auth-source u:p 6080 h:1", CONFIG_OK,
+	    T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p" },
+	{ "--auth-plugin with websockify's module path",
+	    "--auth-plugin websockify.auth_plugins.BasicHTTPAuth "
+	    "--auth-source u:p 6080 h:1", CONFIG_OK,
+	    T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p" },
+	{ "BasicHTTPAuth password holding ':'", "--auth-plugin "
+	    "BasicHTTPAuth --auth-source u:p:q 6080 h:1", CONFIG_OK,
+	    T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p:q" },
+	{ "--auth-plugin ExpectOrigin", "--auth-plugin ExpectOrigin "
+	    "--auth-source http://a.example 6080 h:1", CONFIG_OK,
+	    T_CERT " " T_SSL " web=- fo0 wa0 ap2 as=http://a.example" },
+	{ "--web-auth with --web and a plugin", "--web /w --web-auth "
+	    "--auth-plugin BasicHTTPAuth --auth-source u:p 6080 h:1",
+	    CONFIG_OK, T_CERT " " T_SSL " web=/w fo0 wa1 ap1 as=u:p" },
+	{ "options after the addresses", "6080 h:1 --cert c.pem --ssl-only "
+	    "--web /w --auth-plugin ExpectOrigin --auth-source o",
+	    CONFIG_OK, "cert=c.pem/1 key=- pw=- only1 ver=303 ciphers=- vc0 "
+	    "ca=- st0 sti0 stca=- web=/w fo0 wa0 ap2 as=o" },
+	{ "--ssl-target between the addresses", "6080 --ssl-target h:1",
+	    CONFIG_OK, T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 "
+	    "stca=- " T_WEB },
+	{ "--ssl-version bogus", "--ssl-version sslv3 6080 h:1",
+	    CONFIG_ERROR },
+	{ "--ssl-version empty", "--ssl-version= 6080 h:1", CONFIG_ERROR },
+	{ "--ssl-version TLSV1_2 (case matters)",
+	    "--ssl-version TLSV1_2 6080 h:1", CONFIG_ERROR },
+	{ "--ssl-version without a value", "6080 h:1 --ssl-version",
+	    CONFIG_ERROR },
+	{ "--cert without a value", "6080 h:1 --cert", CONFIG_ERROR },
+	{ "--verify-client without --cafile", "--verify-client 6080 h:1",
+	    CONFIG_ERROR },
+	{ "--ssl-only with a value", "--ssl-only=1 6080 h:1", CONFIG_ERROR },
+	{ "--web-auth without --web", "--web-auth --auth-plugin "
+	    "BasicHTTPAuth --auth-source u:p 6080 h:1", CONFIG_ERROR },
+	{ "--web-auth without --auth-plugin", "--web /w --web-auth 6080 h:1",
+	    CONFIG_ERROR },
+	{ "--auth-plugin unknown", "--auth-plugin TokenAuth --auth-source x "
+	    "6080 h:1", CONFIG_ERROR },
+	{ "--auth-plugin in lower case", "--auth-plugin basichttpauth "
+	    "--auth-source u:p 6080 h:1", CONFIG_ERROR },
+	{ "--auth-plugin ending in '.'", "--auth-plugin BasicHTTPAuth. "
+	    "--auth-source u:p 6080 h:1", CONFIG_ERROR },
+	{ "--auth-source without --auth-plugin", "--auth-source u:p 6080 h:1",
+	    CONFIG_ERROR },
+	{ "--auth-plugin without --auth-source", "--auth-plugin "
+	    "BasicHTTPAuth 6080 h:1", CONFIG_ERROR },
+	{ "BasicHTTPAuth source without ':'", "--auth-plugin BasicHTTPAuth "
+	    "--auth-source userpass 6080 h:1", CONFIG_ERROR },
+	{ "--key-password-file missing", "--key-password-file "
+	    "/nonexistent/wsbridge-pw 6080 h:1", CONFIG_ERROR },
+	{ "error after TLS options frees them", "--cert c.pem --key k.pem "
+	    "--key-password p --ssl-ciphers x --cafile ca --web /w 6080",
+	    CONFIG_ERROR },
+};
+
+/* Run one line; dump is NULL for an expected error. */
+static void
+run_tls(const char *desc, const char *args, int want, const char *dump)
+{
+	struct config cfg;
+	struct args a;
+	char *orig[MAXARGS + 1], err[256], got[1024];
+	int ret, n;
+
+	args_make(&a, args);
+	n = a.argc;
+	memcpy(orig, a.argv, sizeof(orig));
+	memset(&cfg, 0, sizeof(cfg));
+	memset(err, 0, sizeof(err));
+	ret = config_parse(a.argc, a.argv, &cfg, err, sizeof(err));
+	cr_expect_eq(ret, want, "%s: '%s' returned %d, want %d (err '%s')",
+	    desc, args, ret, want, err);
+	if (ret == CONFIG_ERROR && want == CONFIG_ERROR)
+		cr_expect(err[0] != '\0', "%s: error without a message", desc);
+	if (ret == CONFIG_OK) {
+		if (want == CONFIG_OK) {
+			tls_dump(&cfg, got, sizeof(got));
+			cr_expect_str_eq(got, dump, "%s: '%s' gave\n'%s', "
+			    "want\n'%s'", desc, args, got, dump);
+		}
+		config_free(&cfg);
+	}
+	args_free(&a, orig, n);
+}
+
+Test(config_parse, tls_web_auth)
+{
+	const struct tls_case *c;
+	size_t i;
+
+	unsetenv("WSBRIDGE_KEY_PASSWORD");
+	for (i = 0; i < NELEM(tls_cases); i++) {
+		c = &tls_cases[i];
+		run_tls(c->desc, c->args, c->ret, c->dump);
+	}
+}
+
+/*
+ * Where the key password comes from: --key-password-file (its first
+ * line; "{F}" in args is the file's path), WSBRIDGE_KEY_PASSWORD (env,
+ * NULL: unset), --key-password.  pw NULL: none.
+ */
+struct pw_case {
+	const char *desc;
+	const char *file;	/* the file's bytes */
+	const char *env;
+	const char *args;
+	int ret;
+	const char *pw;
+};
+
+static const struct pw_case pw_cases[] = {
+	{ "file: first line", "one\ntwo\n", NULL, "--key-password-file {F}",
+	    CONFIG_OK, "one" },
+	{ "file: CRLF", "one\r\ntwo\r\n", NULL, "--key-password-file {F}",
+	    CONFIG_OK, "one" },
+	{ "file: no newline", "pass word", NULL, "--key-password-file {F}",
+	    CONFIG_OK, "pass word" },
+	{ "file: empty", "", NULL, "--key-password-file {F}", CONFIG_OK, "" },
+	{ "file=", "abc\n", NULL, "--key-password-file={F}", CONFIG_OK,
+	    "abc" },
+	{ "file after the addresses", "abc\n", NULL,
+	    "6080 h:1 --key-password-file {F}", CONFIG_OK, "abc" },
+	{ "environment", NULL, "from-env", "", CONFIG_OK, "from-env" },
+	{ "empty environment", NULL, "", "", CONFIG_OK, "" },
+	{ "--key-password wins over the environment", NULL, "from-env",
+	    "--key-password cli", CONFIG_OK, "cli" },
+	{ "file wins over the environment", "from-file\n", "from-env",
+	    "--key-password-file {F}", CONFIG_OK, "from-file" },
+	{ "last of --key-password and the file", "from-file\n", NULL,
+	    "--key-password cli --key-password-file {F}", CONFIG_OK,
+	    "from-file" },
+	{ "none", NULL, NULL, "", CONFIG_OK, NULL },
+	{ "missing file", NULL, NULL, "--key-password-file {F}.missing",
+	    CONFIG_ERROR },
+	{ "missing file, password in the environment", NULL, "from-env",
+	    "--key-password-file {F}.missing", CONFIG_ERROR },
+};
+
+Test(config_parse, key_password_sources)
+{
+	const struct pw_case *c;
+	struct config cfg;
+	struct args a;
+	char path[] = "/tmp/wsbridge-pw-XXXXXX";
+	char *orig[MAXARGS + 1], err[256], line[512], *f;
+	size_t i;
+	int fd, ret, n;
+
+	fd = mkstemp(path);
+	cr_assert(fd != -1);
+	close(fd);
+	for (i = 0; i < NELEM(pw_cases); i++) {
+		c = &pw_cases[i];
+		if (c->file != NULL) {
+			FILE *fp = fopen(path, "w");
+			cr_assert(fp != NULL);
+			fputs(c->file, fp);
+			fclose(fp);
+		}
+		if (c->env != NULL)
+			setenv("WSBRIDGE_KEY_PASSWORD", c->env, 1);
+		else
+			unsetenv("WSBRIDGE_KEY_PASSWORD");
+		/* "{F}" becomes the path; then the addresses if absent. */
+		line[0] = '\0';
+		f = strstr(c->args, "{F}");
+		if (f != NULL)
+			snprintf(line, sizeof(line), "%.*s%s%s",
+			    (int)(f - c->args), c->args, path, f + 3);
+		else
+			snprintf(line, sizeof(line), "%s", c->args);
+		if (strstr(line, "6080") == NULL)
+			strncat(line, " 6080 h:1", sizeof(line) -
+			    strlen(line) - 1);
+		args_make(&a, line);
+		n = a.argc;
+		memcpy(orig, a.argv, sizeof(orig));
+		err[0] = '\0';
+		ret = config_parse(a.argc, a.argv, &cfg, err, sizeof(err));
+		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)",
+		    c->desc, line, ret, err);
+		if (ret == CONFIG_OK && c->ret == CONFIG_OK)
+			cr_expect(c->pw == NULL ? cfg.key_password == NULL :
+			    cfg.key_password != NULL &&
+			    strcmp(cfg.key_password, c->pw) == 0,
+			    "%s: password '%s', want '%s'", c->desc,
+			    cfg.key_password ? cfg.key_password : "(null)",
+			    c->pw ? c->pw : "(null)");
+		else if (ret == CONFIG_ERROR)
+			cr_expect(err[0] != '\0', "%s: no message", c->desc);
+		if (ret == CONFIG_OK)
+			config_free(&cfg);
+		args_free(&a, orig, n);
+		unsetenv("WSBRIDGE_KEY_PASSWORD");
+	}
+	unlink(path);
+}
+
+/* The help names the new options too. */
+Test(config_help, names_tls_web_auth_options)
+{
+	static const char *opts[] = { "--cert", "--key", "--key-password",
+		"--key-password-file", "WSBRIDGE_KEY_PASSWORD", "--ssl-only",
+		"--ssl-version", "--ssl-ciphers", "--verify-client", "--cafile",
+		"--ssl-target", "--ssl-target-insecure", "--ssl-target-cafile",
+		"--web", "--file-only", "--web-auth", "--auth-plugin",
+		"--auth-source" };
+	const char *h = config_help();
+	size_t i;
+
+	for (i = 0; i < NELEM(opts); i++)
+		cr_expect(strstr(h, opts[i]) != NULL, "help lacks %s",
+		    opts[i]);
 }

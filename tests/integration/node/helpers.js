@@ -12,6 +12,19 @@ const readline = require('node:readline');
 const SRCDIR = process.env.SRCDIR || path.resolve(__dirname, '..', '..', '..');
 const WSBRIDGE = (process.env.WSBRIDGE || path.join(SRCDIR, 'wsbridge')).split(/\s+/);
 
+// Children die with us: setpriv --pdeathsig when available (a SIGKILLed
+// runner leaves nothing behind), plus a kill on normal exit.
+const SETPRIV = fs.existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'KILL', '--'] : [];
+const live = new Set();
+
+function spawnChild(argv, opts) {
+  const full = [...SETPRIV, ...argv];
+  const child = spawn(full[0], full.slice(1), opts);
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -67,7 +80,7 @@ async function startEcho() {
     argv = ['/usr/bin/python3', path.join(__dirname, '..', 'backends.py'),
       'echo', '--host', '127.0.0.1', '--port', '0'];
   }
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnChild(argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const rl = readline.createInterface({ input: child.stdout });
   const line = await new Promise((resolve, reject) => {
     rl.once('line', resolve);
@@ -88,7 +101,7 @@ async function startBridge(targetPort, ...opts) {
   const logPath = path.join(tmpdir, `wsbridge-${process.pid}-${++bridgeCount}.log`);
   const fd = fs.openSync(logPath, 'a');
   const argv = [...WSBRIDGE, ...opts, `127.0.0.1:${port}`, `127.0.0.1:${targetPort}`];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, fd] });
+  const child = spawnChild(argv, { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   try {
     await waitAccepting(port, child);
@@ -132,6 +145,9 @@ async function setup(...opts) {
 }
 
 process.on('exit', () => {
+  for (const c of live) {
+    try { c.kill('SIGKILL'); } catch (e) { /* already gone */ }
+  }
   try { fs.rmSync(tmpdir, { recursive: true, force: true }); } catch (e) { /* */ }
 });
 
