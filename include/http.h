@@ -40,6 +40,9 @@ const char *http_header_get(const struct http_request *req, const char *name,
  * blanks around items), else 0. */
 int http_list_has_token(const char *list, size_t len, const char *token);
 
+/* Value of a hex digit, or -1 (for percent-decoding). */
+int http_hexval(int c);
+
 /* 1 if the request has a body (Transfer-Encoding, or a Content-Length
  * other than 0), else 0. */
 int http_request_has_body(const struct http_request *req);

@@ -8,7 +8,6 @@
 
 static int http_is_tchar(unsigned char);
 static const char *http_line_end(const char *, const char *, size_t *);
-static int http_hexval(int);
 
 /* RFC 9110 5.6.2 token characters. */
 static int
@@ -232,7 +231,7 @@ http_format_error(char *out, size_t outlen, int status,
 }
 
 /* Value of a hex digit, or -1. */
-static int
+int
 http_hexval(int c)
 {
 	if (c >= '0' && c <= '9')

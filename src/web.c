@@ -67,7 +67,6 @@ static size_t	 web_root_len;
 static const char *web_content_type(const char *);
 static void web_http_date(time_t, char *, size_t);
 static int web_keep_alive(const struct http_request *);
-static int web_hexval(int);
 static int web_not_modified(const struct http_request *, const struct stat *,
     const char *);
 static int web_listing(const struct http_request *, const char *,
@@ -97,18 +96,6 @@ web_init(const struct config *cfg, char *err, size_t errlen)
 	}
 	web_root_len = strlen(web_root);
 	return 0;
-}
-
-/* Value of a hex digit, or -1. */
-static int
-web_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
 }
 
 /* Decode and check a request path; see web.h. */
@@ -146,8 +133,8 @@ web_path_normalize(const char *path, size_t len, char *out, size_t outlen,
 		}
 		c = (unsigned char)path[i];
 		if (c == '%') {
-			if (i + 2 >= len || (hi = web_hexval(path[i + 1])) < 0 ||
-			    (lo = web_hexval(path[i + 2])) < 0)
+			if (i + 2 >= len || (hi = http_hexval(path[i + 1])) < 0 ||
+			    (lo = http_hexval(path[i + 2])) < 0)
 				return 400;
 			c = hi << 4 | lo;
 			i += 2;
