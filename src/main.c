@@ -190,16 +190,13 @@ main(int argc, char **argv)
 	atomic_store(&ms.server.idle_since_ms, ms.started_ms);
 	if (worker_listen_resolve(&ms.server, err, sizeof(err)) == -1) {
 		fprintf(stderr, "wsbridge: %s\n%s", err, config_usage());
-		return 2;
+		goto fail;
 	}
 	main_check_target(&cfg);
-	if (web_init(&cfg, err, sizeof(err)) == -1) {
+	if (web_init(&cfg, err, sizeof(err)) == -1 ||
+	    tls_init(&cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "wsbridge: %s\n", err);
-		return 2;
-	}
-	if (tls_init(&cfg, err, sizeof(err)) == -1) {
-		fprintf(stderr, "wsbridge: %s\n", err);
-		return 2;
+		goto fail;
 	}
 
 	if ((ms.base = event_base_new()) == NULL)
@@ -240,4 +237,10 @@ main(int argc, char **argv)
 	tls_free();
 	config_free(&cfg);
 	return 0;
+
+fail:
+	/* Start-up refused: exit 2, leaving nothing allocated behind. */
+	tls_free();
+	config_free(&cfg);
+	return 2;
 }

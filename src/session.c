@@ -751,7 +751,8 @@ session_control(struct session *s, uint8_t *p, size_t len)
 	}
 	s->closer = "client";
 	s->close_code = code;
-	memcpy(rbuf, reason, rlen);
+	if (rlen > 0)
+		memcpy(rbuf, reason, rlen);
 	rbuf[rlen] = '\0';
 	/* Echo the code and reason; an empty Close gets an empty one. */
 	session_send_close(s, code, rbuf);
