@@ -109,7 +109,12 @@ def sender_then_close(payload, shutdown_only=False):
         conn.sendall(payload)
         if shutdown_only:
             conn.shutdown(socket.SHUT_WR)
-            time.sleep(3)
+            conn.settimeout(5)
+            try:  # keep reading until the bridge closes its side
+                while conn.recv(65536):
+                    pass
+            except OSError:
+                pass
     return handler
 
 
@@ -291,6 +296,8 @@ def test_target_never_reads_memory_bounded(start_bridge, backend):
 
     srv = backend(handler)
     b = start_bridge(srv.port)
+    time.sleep(0.2)
+    rss0 = b.rss_kib()
     cl = b.raw(15)
     try:
         cl.handshake()
@@ -300,19 +307,49 @@ def test_target_never_reads_memory_bounded(start_bridge, backend):
         def fill():
             cl.sock.settimeout(2)
             try:
-                while True:
+                while sent[0] < 4096:  # at most 256 MiB
                     cl.send(block)
                     sent[0] += 1
             except (socket.timeout, OSError):
                 pass
 
-        fill()  # blocks once every buffer on the way is full
-        assert sent[0] > 0
-        rss = b.rss_kib()
-        # Backpressure: the bridge's memory is bounded even though the client
-        # has pushed everything its socket could take.
-        assert rss < 64 * 1024, "wsbridge RSS %d KiB" % rss
-        cl.close()
+        fill()  # returns once every buffer on the way is full
+        growth = b.rss_kib() - rss0
+        assert sent[0] < 4096, "256 MiB went into a target that never reads"
+        # Backpressure: the bridge stops reading the client instead of
+        # buffering what the target does not take.
+        assert growth < 20 * 1024, \
+            "wsbridge RSS grew %d KiB (client pushed %d KiB)" % (
+                growth, sent[0] * 64)
     finally:
         release.set()
         cl.close()
+
+
+def test_client_close_while_target_streams(start_bridge, backend):
+    """The target pushes without end; the client sends Close.  Data frames
+    may precede the echoed Close, nothing may follow it, and the target
+    connection is closed."""
+    ended = threading.Event()
+
+    def firehose(conn, server):
+        block = os.urandom(65536)
+        conn.settimeout(10)
+        try:
+            while True:
+                conn.sendall(block)
+        except OSError:
+            pass
+        finally:
+            ended.set()
+
+    srv = backend(firehose)
+    b = start_bridge(srv.port)
+    with b.raw() as cl:
+        cl.handshake()
+        cl.recv_data(1)  # the stream is flowing
+        cl.send_frame(OP_CLOSE, close_payload(1000, "enough"))
+        code, reason = cl.recv_close()  # skips data frames before it
+        assert code == 1000
+        cl.expect_eof(5)  # strict: no frame after the Close
+    assert ended.wait(5), "the target connection stayed open"

@@ -144,7 +144,7 @@ def test_handshake_deadline_drops_silent_clients(bridge):
 
         def wait(name, cl):
             try:
-                cl.expect_eof(13.0)
+                cl.expect_eof(13.0, allow_data=True)
                 results[name] = time.monotonic() - t0
             except AssertionError as e:
                 results[name] = e

@@ -275,10 +275,15 @@ class RawClient:
         assert rsv == 0, "server frame with RSV bits %d" % rsv
         return fin, rsv, opcode, self._take(n)
 
-    def recv_data(self, nbytes, allow_ping=True):
-        """Collect nbytes of binary payload (message boundaries ignored)."""
+    def recv_data(self, nbytes, allow_ping=True, timeout=30.0):
+        """Collect nbytes of binary payload (message boundaries ignored),
+        answering pings; fail if that takes longer than timeout."""
         out = bytearray()
+        deadline = time.monotonic() + timeout
         while len(out) < nbytes:
+            if time.monotonic() > deadline:
+                raise AssertionError("only %d of %d bytes within %.0fs"
+                                     % (len(out), nbytes, timeout))
             fin, rsv, op, payload = self.recv_frame()
             if op in (OP_BINARY, OP_CONT):
                 out += payload
@@ -292,9 +297,12 @@ class RawClient:
                                                          len(out)))
         return bytes(out)
 
-    def recv_close(self, skip_data=True):
+    def recv_close(self, skip_data=True, timeout=30.0):
         """Read until a Close frame; return (code, reason bytes)."""
+        deadline = time.monotonic() + timeout
         while True:
+            if time.monotonic() > deadline:
+                raise AssertionError("no Close frame within %.0fs" % timeout)
             fin, rsv, op, payload = self.recv_frame()
             if op == OP_CLOSE:
                 assert fin, "close frame must not be fragmented"
@@ -307,16 +315,25 @@ class RawClient:
             raise AssertionError("expected close, got op=%d %r"
                                  % (op, payload[:100]))
 
-    def expect_eof(self, timeout=5.0):
-        """Assert the server closes TCP within timeout (data is discarded)."""
+    def expect_eof(self, timeout=5.0, allow_data=False):
+        """Assert the server closes TCP within timeout.  After a Close
+        frame nothing may follow (RFC 6455 5.5.1), so any byte is an error
+        unless allow_data."""
         self.sock.settimeout(timeout)
         deadline = time.monotonic() + timeout
-        self.buf.clear()
         try:
             while time.monotonic() < deadline:
-                self._fill()
+                if self.buf and not allow_data:
+                    raise AssertionError(
+                        "%d bytes after the Close frame: %r"
+                        % (len(self.buf), bytes(self.buf[:60])))
                 self.buf.clear()
+                self._fill()
         except ConnectionGone:
+            if self.buf and not allow_data:
+                raise AssertionError("%d bytes after the Close frame: %r"
+                                     % (len(self.buf), bytes(self.buf[:60])))
+            self.buf.clear()
             return
         except socket.timeout:
             pass

@@ -93,7 +93,7 @@ struct echo_worker {
 };
 
 static void echo_accept_cb(struct evconnlistener *, evutil_socket_t,
-    struct sockaddr *, int, void *);
+			   struct sockaddr *, int, void *);
 static void echo_accept_error_cb(struct evconnlistener *, void *);
 static void echo_backoff_cb(evutil_socket_t, short, void *);
 static void echo_read_cb(evutil_socket_t, short, void *);
@@ -103,14 +103,13 @@ static void echo_write_cb(evutil_socket_t, short, void *);
 static void
 echo_usage(FILE *fp)
 {
-	fprintf(fp,
-	    "usage: echo_backend [--host H] [--port P] [--threads N]\n"
-	    "  --host H      address to listen on (default 127.0.0.1)\n"
-	    "  --port P      port, 0 picks a free one (default 0)\n"
-	    "  --threads N   event loops sharing the port with SO_REUSEPORT\n"
-	    "                (default 1)\n"
-	    "Prints the bound port on stdout, echoes every byte back, exits\n"
-	    "0 on SIGTERM/SIGINT.\n");
+	fputs("usage: echo_backend [--host H] [--port P] [--threads N]\n"
+	      "  --host H      address to listen on (default 127.0.0.1)\n"
+	      "  --port P      port, 0 picks a free one (default 0)\n"
+	      "  --threads N   event loops sharing the port (SO_REUSEPORT)\n"
+	      "Prints the bound port on stdout, echoes every byte back,\n"
+	      "exits 0 on SIGTERM/SIGINT.\n",
+	      fp);
 }
 
 /* Print a message with errno and exit: start-up failures only. */
@@ -162,8 +161,8 @@ echo_listen(const char *host, int port, int reuseport, int *boundp)
 		exit(2);
 	}
 
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	fd =
+	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		echo_fatal("socket");
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
@@ -179,8 +178,8 @@ echo_listen(const char *host, int port, int reuseport, int *boundp)
 	sslen = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) == -1)
 		echo_fatal("getsockname");
-	*boundp = ntohs(ss.ss_family == AF_INET ? sin->sin_port :
-	    sin6->sin6_port);
+	*boundp =
+	    ntohs(ss.ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
 	return fd;
 }
 
@@ -203,7 +202,7 @@ echo_conn_free(struct echo_conn *c)
 /* Take a new client: non-blocking, NODELAY, a read event. */
 static void
 echo_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+	       struct sockaddr *sa, int salen, void *arg)
 {
 	struct echo_worker *w = arg;
 	struct echo_conn *c;
@@ -220,8 +219,8 @@ echo_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
 	c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, echo_read_cb, c);
-	c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, echo_write_cb,
-	    c);
+	c->wev =
+	    event_new(w->base, fd, EV_WRITE | EV_PERSIST, echo_write_cb, c);
 	c->out = evbuffer_new();
 	if (c->rev == NULL || c->wev == NULL || c->out == NULL ||
 	    event_add(c->rev, NULL) == -1) {
@@ -236,7 +235,7 @@ static void
 echo_accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct echo_worker *w = arg;
-	struct timeval tv = { 0, ECHO_ACCEPT_BACKOFF_MSEC * 1000 };
+	struct timeval tv = {0, ECHO_ACCEPT_BACKOFF_MSEC * 1000};
 	int err = EVUTIL_SOCKET_ERROR();
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
@@ -379,7 +378,8 @@ echo_worker_init(struct echo_worker *w, int id, evutil_socket_t fd)
 	TAILQ_INIT(&w->conns);
 	if ((w->base = event_base_new()) == NULL)
 		echo_fatal("event_base_new");
-	w->listener = evconnlistener_new(w->base, echo_accept_cb, w,
+	w->listener = evconnlistener_new(
+	    w->base, echo_accept_cb, w,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (w->listener == NULL)
 		echo_fatal("evconnlistener_new");
@@ -420,22 +420,23 @@ echo_parse_int(const char *s, int lo, int hi, const char *name)
 	return (int)v;
 }
 
+/* Start the workers, print the port, run until SIGTERM or SIGINT. */
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "host", required_argument, NULL, 'H' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	struct echo_worker workers[ECHO_MAX_THREADS];
 	const char *host = "127.0.0.1";
 	int port = 0, nthreads = 1, bound, i, ch, sig;
 	sigset_t set;
 
-	while ((ch = getopt_long(argc, argv, "H:p:t:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "H:p:t:h", longopts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'H':
 			host = optarg;
@@ -445,7 +446,7 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			nthreads = echo_parse_int(optarg, 1, ECHO_MAX_THREADS,
-			    "threads");
+						  "threads");
 			break;
 		case 'h':
 			echo_usage(stdout);
@@ -484,7 +485,7 @@ main(int argc, char **argv)
 
 	for (i = 0; i < nthreads; i++) {
 		if (pthread_create(&workers[i].thread, NULL, echo_worker_main,
-		    &workers[i]) != 0) {
+				   &workers[i]) != 0) {
 			errno = EAGAIN;
 			echo_fatal("pthread_create");
 		}

@@ -107,7 +107,7 @@ enum wl_mode {
 };
 
 enum wl_state {
-	WL_ST_NONE,	 /* no socket */
+	WL_ST_NONE, /* no socket */
 	WL_ST_CONNECTING,
 	WL_ST_HANDSHAKE, /* request sent, waiting for 101 */
 	WL_ST_OPEN,	 /* exchanging data */
@@ -226,51 +226,63 @@ static void wl_stdin_cb(evutil_socket_t, short, void *);
 static void wl_retry_cb(evutil_socket_t, short, void *);
 static void wl_conn_start(struct wl_conn *);
 
+/* --help text, one line per entry. */
+static const char *const wl_help[] = {
+    "usage: wsload [options] [ws://HOST:PORT/PATH | HOST:PORT]",
+    "",
+    "Modes (--mode):",
+    "  throughput  each of --conns connections keeps --window payload",
+    "              bytes of --size binary messages in flight for",
+    "              --seconds (after --warmup); prints mbps= (MiB/s of",
+    "              echoed payload), msgs=",
+    "  rtt         one connection, one --size message at a time,",
+    "              --count times; prints p50_us= p99_us= (and min, p90,",
+    "              max, mean)",
+    "  connrate    --conns loops of connect, handshake, one 64-byte",
+    "              echo, Close, wait for the server's Close or EOF;",
+    "              prints cps= (--raw: connect, 64-byte echo, close)",
+    "  idle        open --conns connections (handshake + one 64-byte",
+    "              echo each, --concurrency at a time), print a line",
+    "              starting 'ready opened=N', hold them --hold seconds",
+    "              or until stdin (when a pipe) closes, then print the",
+    "              result line",
+    "",
+    "Options:",
+    "  --host H         target address, loopback only (127.0.0.1)",
+    "  --port P         target port",
+    "  --path P         request path (default /)",
+    "  --raw            plain TCP echo, no WebSocket",
+    "  --protocol P     Sec-WebSocket-Protocol to offer (default",
+    "                   binary; '' offers none)",
+    "  --conns N        connections (default 1; idle: 1000)",
+    "  --size N         message payload bytes (default 65536; rtt 64)",
+    "  --window N       throughput payload bytes in flight per",
+    "                   connection (default 1 MiB, at least a message)",
+    "  --seconds T      measured time (default 5)",
+    "  --warmup T       unmeasured time first (default 1, connrate 0.5,",
+    "                   rtt/idle 0)",
+    "  --count N        rtt messages (default 10000; first 10% warm up)",
+    "  --hold T         idle hold seconds (default 10)",
+    "  --concurrency N  idle: handshakes in progress at once (256)",
+    "  --threads N      event loops for throughput/connrate (default 1)",
+    "  --timeout T      per-connection inactivity timeout (default 10)",
+    "  --max-time T     hard limit on the whole run (default: derived)",
+    "  --no-verify      do not check echoed bytes against those sent",
+    "Sizes take a k or m suffix (x1024, x1048576).",
+    "",
+    "Results: one line of key=value pairs on stdout (idle: the ready",
+    "line, then the result line).  Exit 0 when no error was seen, 1",
+    "otherwise, 2 on bad usage.",
+};
+
 /* Print usage to the given stream. */
 static void
 wl_usage(FILE *fp)
 {
-	fprintf(fp,
-"usage: wsload [options] [ws://HOST:PORT/PATH | HOST:PORT]\n"
-"\n"
-"Modes (--mode):\n"
-"  throughput  each of --conns connections keeps --window payload bytes of\n"
-"              --size binary messages in flight for --seconds (after\n"
-"              --warmup); prints mbps= (MiB/s of echoed payload), msgs=\n"
-"  rtt         one connection, one --size message at a time, --count\n"
-"              times; prints p50_us= p99_us= (and min/p90/max/mean)\n"
-"  connrate    --conns loops of connect, handshake, one 64-byte echo,\n"
-"              Close, wait for the server's Close or EOF; prints cps=\n"
-"              (--raw: connect, 64-byte echo, close)\n"
-"  idle        open --conns connections (handshake + one 64-byte echo\n"
-"              each, --concurrency at a time), print a line starting\n"
-"              'ready opened=N', hold them --hold seconds or until stdin\n"
-"              (when a pipe) closes, then print the result line\n"
-"\n"
-"Options:\n"
-"  --host H         target address, loopback only (default 127.0.0.1)\n"
-"  --port P         target port\n"
-"  --path P         request path (default /)\n"
-"  --raw            plain TCP echo, no WebSocket\n"
-"  --protocol P     Sec-WebSocket-Protocol to offer (default binary,\n"
-"                   '' offers none)\n"
-"  --conns N        connections (default 1; idle: 1000)\n"
-"  --size N         message payload bytes (default 65536; rtt 64)\n"
-"  --window N       throughput payload bytes in flight per connection\n"
-"                   (default 1 MiB, at least one message)\n"
-"  --seconds T      measured time (default 5)\n"
-"  --warmup T       unmeasured time first (default 1; rtt/idle 0)\n"
-"  --count N        rtt messages (default 10000; first 10%% warm up)\n"
-"  --hold T         idle hold seconds (default 10)\n"
-"  --concurrency N  idle: handshakes in progress at once (default 256)\n"
-"  --threads N      event loops for throughput/connrate (default 1)\n"
-"  --timeout T      per-connection inactivity timeout (default 10)\n"
-"  --max-time T     hard limit on the whole run (default: derived)\n"
-"  --no-verify      do not check echoed bytes against what was sent\n"
-"\n"
-"Results: one line of key=value pairs on stdout (idle: the ready line,\n"
-"then the result line).  Exit 0 when no error was seen, 1 otherwise,\n"
-"2 on bad usage.\n");
+	size_t i;
+
+	for (i = 0; i < sizeof(wl_help) / sizeof(wl_help[0]); i++)
+		fprintf(fp, "%s\n", wl_help[i]);
 }
 
 /* Print a message and exit: start-up failures only. */
@@ -278,7 +290,7 @@ static void
 wl_fatalx(const char *msg, const char *arg)
 {
 	fprintf(stderr, "wsload: %s%s%s\n", msg, arg ? ": " : "",
-	    arg ? arg : "");
+		arg ? arg : "");
 	exit(2);
 }
 
@@ -290,7 +302,7 @@ wl_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)(ts.tv_sec - wl_start.tv_sec) +
-	    (double)(ts.tv_nsec - wl_start.tv_nsec) / 1e9;
+	       (double)(ts.tv_nsec - wl_start.tv_nsec) / 1e9;
 }
 
 /* Microseconds between two times. */
@@ -298,7 +310,7 @@ static double
 wl_elapsed_us(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e6 +
-	    (double)(b->tv_nsec - a->tv_nsec) / 1e3;
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e3;
 }
 
 /* A timeval from seconds, for libevent timers. */
@@ -331,13 +343,13 @@ wl_note_error(struct wl_runner *r, const char *what, const char *detail)
 	r->errors++;
 	if (r->first_error[0] == '\0')
 		snprintf(r->first_error, sizeof(r->first_error), "%s%s%.100s",
-		    what, detail ? ": " : "", detail ? detail : "");
+			 what, detail ? ": " : "", detail ? detail : "");
 }
 
 /* Copy len bytes from src to dst, XORed with the 4-byte mask. */
 static void
 wl_mask_copy(unsigned char *dst, const unsigned char *src, size_t len,
-    const unsigned char key[4])
+	     const unsigned char key[4])
 {
 	unsigned char kb[8];
 	uint64_t k, v;
@@ -358,7 +370,7 @@ wl_mask_copy(unsigned char *dst, const unsigned char *src, size_t len,
 /* Write a frame header into p; returns its length. */
 static size_t
 wl_frame_header(unsigned char *p, int opcode, uint64_t len,
-    const unsigned char key[4])
+		const unsigned char key[4])
 {
 	size_t n = 0;
 	int i;
@@ -382,7 +394,7 @@ wl_frame_header(unsigned char *p, int opcode, uint64_t len,
 /* Queue a masked control frame (Close, Pong) with a small payload. */
 static void
 wl_send_control(struct wl_conn *c, int opcode, const unsigned char *payload,
-    size_t len)
+		size_t len)
 {
 	unsigned char buf[WL_MAX_FRAME_HEADER + WL_MAX_CONTROL_PAYLOAD];
 	unsigned char key[4];
@@ -563,7 +575,7 @@ wl_idle_progress(struct wl_runner *r)
 		return;
 	r->opening = 1;
 	while (r->next_open < r->nconns &&
-	    r->next_open - r->opened - r->failed < opts.concurrency)
+	       r->next_open - r->opened - r->failed < opts.concurrency)
 		wl_conn_start(&r->conns[r->next_open++]);
 	r->opening = 0;
 	if (r->ready || r->opened + r->failed < r->nconns)
@@ -571,7 +583,7 @@ wl_idle_progress(struct wl_runner *r)
 	r->ready = 1;
 	clock_gettime(CLOCK_MONOTONIC, &r->ts_ready);
 	printf("ready opened=%d failed=%d open_s=%.3f\n", r->opened, r->failed,
-	    wl_now());
+	       wl_now());
 	fflush(stdout);
 	tv = wl_tv(opts.hold);
 	evtimer_add(r->t_hold, &tv);
@@ -584,7 +596,7 @@ wl_conn_fail(struct wl_conn *c, const char *what, const char *detail)
 {
 	struct wl_runner *r = c->r;
 	enum wl_state st = c->state;
-	struct timeval tv = { 0, WL_RETRY_MSEC * 1000 };
+	struct timeval tv = {0, WL_RETRY_MSEC * 1000};
 
 	wl_conn_release(c);
 	if (r->stopping)
@@ -742,7 +754,7 @@ wl_got_close(struct wl_conn *c, const unsigned char *p, size_t len)
 		return -1;
 	}
 	snprintf(code, sizeof(code), "%u",
-	    len >= 2 ? (unsigned)(p[0] << 8 | p[1]) : 1005);
+		 len >= 2 ? (unsigned)(p[0] << 8 | p[1]) : 1005);
 	wl_send_control(c, 0x8, p, len >= 2 ? 2 : 0);
 	wl_conn_fail(c, "server sent Close", code);
 	return -1;
@@ -783,13 +795,16 @@ wl_ws_input(struct wl_conn *c)
 		evbuffer_copyout(in, h, hn);
 		opcode = h[0] & 0x0f;
 		plen = h[1] & 0x7f;
-		need = 2 + (plen == 126 ? 2 : plen == 127 ? 8 : 0) +
-		    ((h[1] & 0x80) ? 4 : 0);
+		need = 2 +
+		       (plen == 126   ? 2
+			: plen == 127 ? 8
+				      : 0) +
+		       ((h[1] & 0x80) ? 4 : 0);
 		if (hn < need)
 			return 0;
 		if (h[1] & 0x80 || h[0] & 0x70) {
 			wl_conn_fail(c, "protocol error",
-			    "masked or reserved bits in server frame");
+				     "masked or reserved bits in server frame");
 			return -1;
 		}
 		if (plen == 126) {
@@ -800,14 +815,14 @@ wl_ws_input(struct wl_conn *c)
 				plen = plen << 8 | h[2 + i];
 			if (plen >> 63) {
 				wl_conn_fail(c, "protocol error",
-				    "64-bit length with top bit set");
+					     "64-bit length with top bit set");
 				return -1;
 			}
 		}
 		if (opcode >= 0x8) {
 			if (!(h[0] & 0x80) || plen > WL_MAX_CONTROL_PAYLOAD) {
 				wl_conn_fail(c, "protocol error",
-				    "bad control frame");
+					     "bad control frame");
 				return -1;
 			}
 			if (avail < need + plen)
@@ -820,7 +835,7 @@ wl_ws_input(struct wl_conn *c)
 				wl_send_control(c, 0xa, ctl, (size_t)plen);
 			else if (opcode != 0xa) {
 				wl_conn_fail(c, "protocol error",
-				    "unknown control opcode");
+					     "unknown control opcode");
 				return -1;
 			}
 			continue;
@@ -993,8 +1008,9 @@ wl_read_cb(evutil_socket_t fd, short what, void *arg)
 	int eof;
 
 	if (what & EV_TIMEOUT) {
-		wl_conn_fail(c, "timeout", c->state == WL_ST_HANDSHAKE ?
-		    "handshake" : "data");
+		wl_conn_fail(c, "timeout",
+			     c->state == WL_ST_HANDSHAKE ? "handshake"
+							 : "data");
 		return;
 	}
 	if ((eof = wl_read_socket(c)) == -1) {
@@ -1004,7 +1020,7 @@ wl_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->state == WL_ST_HANDSHAKE && wl_handshake_input(c) != 1) {
 		if (c->gen == gen && eof) /* closed before a full head */
 			wl_conn_fail(c, "server closed the connection",
-			    "during handshake");
+				     "during handshake");
 		return;
 	}
 	if (opts.raw) {
@@ -1066,7 +1082,8 @@ wl_connected(struct wl_conn *c)
 		return;
 	} else {
 		c->state = WL_ST_HANDSHAKE;
-		rv = evbuffer_add_printf(c->out,
+		rv = evbuffer_add_printf(
+		    c->out,
 		    "GET %s HTTP/1.1\r\n"
 		    "Host: %s%s%s:%d\r\n"
 		    "Upgrade: websocket\r\n"
@@ -1137,23 +1154,22 @@ wl_conn_start(struct wl_conn *c)
 		return;
 	}
 	c->fd = socket(opts.addr.ss_family,
-	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
 		wl_conn_fail(c, "socket", strerror(errno));
 		return;
 	}
 	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	c->rev = event_new(r->base, c->fd, EV_READ | EV_PERSIST, wl_read_cb,
-	    c);
-	c->wev = event_new(r->base, c->fd, EV_WRITE | EV_PERSIST, wl_write_cb,
-	    c);
+	c->rev = event_new(r->base, c->fd, EV_READ | EV_PERSIST, wl_read_cb, c);
+	c->wev =
+	    event_new(r->base, c->fd, EV_WRITE | EV_PERSIST, wl_write_cb, c);
 	if (c->rev == NULL || c->wev == NULL) {
 		wl_conn_fail(c, "out of memory", NULL);
 		return;
 	}
 	c->state = WL_ST_CONNECTING;
 	if (connect(c->fd, (struct sockaddr *)&opts.addr,
-	    (socklen_t)opts.addrlen) == 0) {
+		    (socklen_t)opts.addrlen) == 0) {
 		wl_connected(c);
 		return;
 	}
@@ -1245,7 +1261,7 @@ wl_tick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 wl_runner_init(struct wl_runner *r, int id, int nconns)
 {
-	struct timeval tick = { 0, WL_TICK_MSEC * 1000 };
+	struct timeval tick = {0, WL_TICK_MSEC * 1000};
 	struct stat st;
 	int i;
 
@@ -1277,8 +1293,8 @@ wl_runner_init(struct wl_runner *r, int id, int nconns)
 	if (opts.mode == WL_MODE_IDLE && fstat(0, &st) == 0 &&
 	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
 		evutil_make_socket_nonblocking(0);
-		r->ev_stdin = event_new(r->base, 0, EV_READ | EV_PERSIST,
-		    wl_stdin_cb, r);
+		r->ev_stdin =
+		    event_new(r->base, 0, EV_READ | EV_PERSIST, wl_stdin_cb, r);
 		if (r->ev_stdin != NULL)
 			event_add(r->ev_stdin, NULL);
 	}
@@ -1387,52 +1403,56 @@ wl_report(struct wl_runner *rs, int nr)
 		verr += r->verify_errors;
 		connected += r->connected;
 		if (r->first_error[0] != '\0')
-			fprintf(stderr, "wsload: runner %d: %" PRIu64
-			    " errors, first: %s\n", i, r->errors,
-			    r->first_error);
+			fprintf(stderr,
+				"wsload: runner %d: %" PRIu64
+				" errors, first: %s\n",
+				i, r->errors, r->first_error);
 	}
 	if (started > 0)
 		secs /= started;
 	switch (opts.mode) {
 	case WL_MODE_THROUGHPUT:
 		printf("mode=throughput raw=%d conns=%d size=%zu window=%zu "
-		    "seconds=%.3f bytes=%" PRIu64 " mbps=%.1f msgs=%" PRIu64
-		    " msgs_per_s=%.0f connected=%" PRIu64 " errors=%" PRIu64
-		    " verify_errors=%" PRIu64 "\n", opts.raw, opts.conns,
-		    opts.size, opts.window, secs, bytes,
-		    secs > 0 ? (double)bytes / secs / 1048576.0 : 0.0,
-		    bytes / opts.size,
-		    secs > 0 ? (double)(bytes / opts.size) / secs : 0.0,
-		    connected, errors, verr);
+		       "seconds=%.3f bytes=%" PRIu64 " mbps=%.1f msgs=%" PRIu64
+		       " msgs_per_s=%.0f connected=%" PRIu64 " errors=%" PRIu64
+		       " verify_errors=%" PRIu64 "\n",
+		       opts.raw, opts.conns, opts.size, opts.window, secs,
+		       bytes, secs > 0 ? (double)bytes / secs / 1048576.0 : 0.0,
+		       bytes / opts.size,
+		       secs > 0 ? (double)(bytes / opts.size) / secs : 0.0,
+		       connected, errors, verr);
 		ok = bytes > 0;
 		break;
 	case WL_MODE_RTT: {
 		struct wl_runner *r = &rs[0];
 
 		qsort(r->samples, (size_t)r->nsamples, sizeof(double),
-		    wl_cmp_double);
+		      wl_cmp_double);
 		for (j = 0; j < r->nsamples; j++)
 			mean += r->samples[j];
 		if (r->nsamples > 0)
 			mean /= (double)r->nsamples;
 		printf("mode=rtt raw=%d size=%zu count=%ld samples=%ld "
-		    "min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
-		    "max_us=%.1f mean_us=%.1f errors=%" PRIu64
-		    " verify_errors=%" PRIu64 "\n", opts.raw, opts.size,
-		    opts.count, r->nsamples, wl_percentile(r->samples,
-		    r->nsamples, 0), wl_percentile(r->samples, r->nsamples, 50),
-		    wl_percentile(r->samples, r->nsamples, 90),
-		    wl_percentile(r->samples, r->nsamples, 99),
-		    wl_percentile(r->samples, r->nsamples, 100), mean, errors,
-		    verr);
+		       "min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
+		       "max_us=%.1f mean_us=%.1f errors=%" PRIu64
+		       " verify_errors=%" PRIu64 "\n",
+		       opts.raw, opts.size, opts.count, r->nsamples,
+		       wl_percentile(r->samples, r->nsamples, 0),
+		       wl_percentile(r->samples, r->nsamples, 50),
+		       wl_percentile(r->samples, r->nsamples, 90),
+		       wl_percentile(r->samples, r->nsamples, 99),
+		       wl_percentile(r->samples, r->nsamples, 100), mean,
+		       errors, verr);
 		ok = r->nsamples > 0;
 		break;
 	}
 	case WL_MODE_CONNRATE:
-		printf("mode=connrate raw=%d conns=%d seconds=%.3f cycles=%"
-		    PRIu64 " cps=%.1f mean_ms=%.3f errors=%" PRIu64
-		    " verify_errors=%" PRIu64 "\n", opts.raw, opts.conns, secs,
-		    cycles, secs > 0 ? (double)cycles / secs : 0.0,
+		printf(
+		    "mode=connrate raw=%d conns=%d seconds=%.3f cycles=%" PRIu64
+		    " cps=%.1f mean_ms=%.3f errors=%" PRIu64
+		    " verify_errors=%" PRIu64 "\n",
+		    opts.raw, opts.conns, secs, cycles,
+		    secs > 0 ? (double)cycles / secs : 0.0,
 		    cycles > 0 ? cms / (double)cycles : 0.0, errors, verr);
 		ok = cycles > 0;
 		break;
@@ -1446,9 +1466,10 @@ wl_report(struct wl_runner *rs, int nr)
 		if (r->ready)
 			held = wl_elapsed_us(&r->ts_ready, &now) / 1e6;
 		printf("mode=idle raw=%d conns=%d opened=%d failed=%d "
-		    "dropped=%d held_s=%.3f errors=%" PRIu64
-		    " verify_errors=%" PRIu64 "\n", opts.raw, opts.conns,
-		    r->opened, r->failed, r->dropped, held, errors, verr);
+		       "dropped=%d held_s=%.3f errors=%" PRIu64
+		       " verify_errors=%" PRIu64 "\n",
+		       opts.raw, opts.conns, r->opened, r->failed, r->dropped,
+		       held, errors, verr);
 		ok = r->opened == opts.conns;
 		break;
 	}
@@ -1504,6 +1525,9 @@ wl_parse_url(const char *url)
 			wl_fatalx("bad URL", url);
 		*p++ = '\0';
 		port = *p == ':' ? p + 1 : NULL;
+	} else if (strchr(host, ':') != strrchr(host, ':')) {
+		port =
+		    NULL; /* a bare IPv6 address: the port comes from --port */
 	} else if ((port = strrchr(host, ':')) != NULL) {
 		*port++ = '\0';
 	}
@@ -1549,27 +1573,26 @@ static void
 wl_parse_args(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "mode", required_argument, NULL, 'm' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "path", required_argument, NULL, 'P' },
-		{ "protocol", required_argument, NULL, 'x' },
-		{ "raw", no_argument, NULL, 'r' },
-		{ "conns", required_argument, NULL, 'c' },
-		{ "size", required_argument, NULL, 's' },
-		{ "window", required_argument, NULL, 'w' },
-		{ "seconds", required_argument, NULL, 't' },
-		{ "warmup", required_argument, NULL, 'W' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "hold", required_argument, NULL, 'h' + 256 },
-		{ "concurrency", required_argument, NULL, 'C' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "timeout", required_argument, NULL, 'o' },
-		{ "max-time", required_argument, NULL, 'M' },
-		{ "no-verify", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"mode", required_argument, NULL, 'm'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"path", required_argument, NULL, 'P'},
+	    {"protocol", required_argument, NULL, 'x'},
+	    {"raw", no_argument, NULL, 'r'},
+	    {"conns", required_argument, NULL, 'c'},
+	    {"size", required_argument, NULL, 's'},
+	    {"window", required_argument, NULL, 'w'},
+	    {"seconds", required_argument, NULL, 't'},
+	    {"warmup", required_argument, NULL, 'W'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"hold", required_argument, NULL, 'h' + 256},
+	    {"concurrency", required_argument, NULL, 'C'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"timeout", required_argument, NULL, 'o'},
+	    {"max-time", required_argument, NULL, 'M'},
+	    {"no-verify", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
 	double size = -1, warmup = -1, conns = -1;
 	int ch;
 
@@ -1626,40 +1649,40 @@ wl_parse_args(int argc, char **argv)
 			size = wl_parse_num(optarg, 1, WL_MAX_SIZE, "size");
 			break;
 		case 'w':
-			opts.window = (size_t)wl_parse_num(optarg, 1,
-			    256.0 * 1024 * 1024, "window");
+			opts.window = (size_t)wl_parse_num(
+			    optarg, 1, 256.0 * 1024 * 1024, "window");
 			break;
 		case 't':
 			opts.seconds = wl_parse_num(optarg, 0.01,
-			    WL_MAX_SECONDS, "seconds");
+						    WL_MAX_SECONDS, "seconds");
 			break;
 		case 'W':
-			warmup = wl_parse_num(optarg, 0, WL_MAX_SECONDS,
-			    "warmup");
+			warmup =
+			    wl_parse_num(optarg, 0, WL_MAX_SECONDS, "warmup");
 			break;
 		case 'n':
-			opts.count = (long)wl_parse_num(optarg, 1,
-			    WL_MAX_COUNT, "count");
+			opts.count = (long)wl_parse_num(optarg, 1, WL_MAX_COUNT,
+							"count");
 			break;
 		case 'h' + 256:
-			opts.hold = wl_parse_num(optarg, 0, WL_MAX_SECONDS,
-			    "hold");
+			opts.hold =
+			    wl_parse_num(optarg, 0, WL_MAX_SECONDS, "hold");
 			break;
 		case 'C':
-			opts.concurrency = (int)wl_parse_num(optarg, 1,
-			    WL_MAX_CONNS, "concurrency");
+			opts.concurrency = (int)wl_parse_num(
+			    optarg, 1, WL_MAX_CONNS, "concurrency");
 			break;
 		case 'T':
-			opts.threads = (int)wl_parse_num(optarg, 1,
-			    WL_MAX_THREADS, "threads");
+			opts.threads = (int)wl_parse_num(
+			    optarg, 1, WL_MAX_THREADS, "threads");
 			break;
 		case 'o':
 			opts.timeout = wl_parse_num(optarg, 0.01,
-			    WL_MAX_SECONDS, "timeout");
+						    WL_MAX_SECONDS, "timeout");
 			break;
 		case 'M':
-			opts.max_time = wl_parse_num(optarg, 0.01,
-			    4 * WL_MAX_SECONDS, "max-time");
+			opts.max_time = wl_parse_num(
+			    optarg, 0.01, 4 * WL_MAX_SECONDS, "max-time");
 			break;
 		case 'V':
 			opts.verify = 0;
@@ -1680,10 +1703,16 @@ wl_parse_args(int argc, char **argv)
 		wl_parse_url(argv[optind]);
 	wl_resolve();
 
-	opts.conns = conns > 0 ? (int)conns :
-	    opts.mode == WL_MODE_IDLE ? 1000 : 1;
-	opts.size = size > 0 ? (size_t)size :
-	    opts.mode == WL_MODE_THROUGHPUT ? 65536 : WL_SMALL_MSG;
+	if (conns > 0)
+		opts.conns = (int)conns;
+	else
+		opts.conns = opts.mode == WL_MODE_IDLE ? 1000 : 1;
+	if (size > 0)
+		opts.size = (size_t)size;
+	else if (opts.mode == WL_MODE_THROUGHPUT)
+		opts.size = 65536;
+	else
+		opts.size = WL_SMALL_MSG;
 	if (opts.mode == WL_MODE_CONNRATE || opts.mode == WL_MODE_IDLE)
 		opts.size = WL_SMALL_MSG;
 	if (warmup >= 0)
@@ -1736,6 +1765,7 @@ wl_raise_nofile(void)
 	}
 }
 
+/* Parse, run the mode on one or more loops, print the result line. */
 int
 main(int argc, char **argv)
 {
@@ -1765,14 +1795,15 @@ main(int argc, char **argv)
 		wl_fatalx("out of memory", NULL);
 	clock_gettime(CLOCK_MONOTONIC, &wl_start);
 	for (t = 0; t < opts.threads; t++)
-		wl_runner_init(&rs[t], t, opts.conns / opts.threads +
-		    (t < opts.conns % opts.threads));
+		wl_runner_init(&rs[t], t,
+			       opts.conns / opts.threads +
+				   (t < opts.conns % opts.threads));
 	if (opts.threads == 1) {
 		wl_runner_main(&rs[0]);
 	} else {
 		for (t = 0; t < opts.threads; t++)
 			if (pthread_create(&rs[t].thread, NULL, wl_runner_main,
-			    &rs[t]) != 0)
+					   &rs[t]) != 0)
 				wl_fatalx("pthread_create failed", NULL);
 		for (t = 0; t < opts.threads; t++)
 			pthread_join(rs[t].thread, NULL);

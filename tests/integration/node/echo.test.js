@@ -14,8 +14,9 @@ function open(url, protocols = ['binary'], opts = {}) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { maxPayload: 0, ...opts });
     ws.binaryType = 'nodebuffer';
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
+    const timer = setTimeout(() => reject(new Error('open timed out')), 15000);
+    ws.once('open', () => { clearTimeout(timer); resolve(ws); });
+    ws.once('error', (e) => { clearTimeout(timer); reject(e); });
   });
 }
 
@@ -47,20 +48,43 @@ function collect(ws, n, timeoutMs = 60000) {
   });
 }
 
-function closed(ws) {
-  return new Promise((resolve) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve({ code: null });
-    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+// Resolve with the next `event`; reject if the socket closes first or
+// nothing comes in time (a dead bridge must fail a test, not hang it).
+function next(ws, event, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`no ${event} within ${timeoutMs} ms`)); }, timeoutMs);
+    const onEvent = (data) => { cleanup(); resolve(data); };
+    const onClose = (code) => { cleanup(); reject(new Error(`closed (${code}) while waiting for ${event}`)); };
+    function cleanup() {
+      clearTimeout(timer);
+      ws.off(event, onEvent);
+      ws.off('close', onClose);
+    }
+    ws.on(event, onEvent);
+    ws.on('close', onClose);
   });
 }
 
-describe('echo with npm ws', () => {
+function closed(ws, timeoutMs = 10000) {
+  return new Promise((resolve, reject) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve({ code: null });
+    const timer = setTimeout(() => reject(new Error('no close in time')), timeoutMs);
+    ws.once('close', (code, reason) => {
+      clearTimeout(timer);
+      resolve({ code, reason: reason.toString() });
+    });
+  });
+}
+
+const T = { timeout: 60000 };
+
+describe('echo with npm ws', { timeout: 180000 }, () => {
   let ctx;
-  before(async () => { ctx = await setup(); });
-  after(async () => { await ctx.teardown(); });
+  before(async () => { ctx = await setup(); }, { timeout: 30000 });
+  after(async () => { if (ctx) await ctx.teardown(); }, { timeout: 30000 });
 
   for (const size of SIZES) {
-    it(`echoes a ${size}-byte binary message byte for byte`, async () => {
+    it(`echoes a ${size}-byte binary message byte for byte`, T, async () => {
       const ws = await open(ctx.bridge.url);
       assert.equal(ws.protocol, 'binary');
       const data = crypto.randomBytes(size);
@@ -80,7 +104,7 @@ describe('echo with npm ws', () => {
     });
   }
 
-  it('fragmented message arrives concatenated', async () => {
+  it('fragmented message arrives concatenated', T, async () => {
     const ws = await open(ctx.bridge.url);
     const frags = [100, 0, 70000, 1, 300000].map((n) => crypto.randomBytes(n));
     const whole = Buffer.concat(frags);
@@ -91,10 +115,10 @@ describe('echo with npm ws', () => {
     await closed(ws);
   });
 
-  it('ping gets a pong with the same payload', async () => {
+  it('ping gets a pong with the same payload', T, async () => {
     const ws = await open(ctx.bridge.url);
     for (const payload of [Buffer.from('hello'), Buffer.alloc(0), crypto.randomBytes(125)]) {
-      const pong = new Promise((resolve) => ws.once('pong', resolve));
+      const pong = next(ws, 'pong');
       ws.ping(payload);
       assert.ok((await pong).equals(payload));
     }
@@ -102,7 +126,7 @@ describe('echo with npm ws', () => {
     await closed(ws);
   });
 
-  it('ping interleaved in a fragmented message', async () => {
+  it('ping interleaved in a fragmented message', T, async () => {
     const ws = await open(ctx.bridge.url);
     const a = crypto.randomBytes(5000);
     const b = crypto.randomBytes(7000);
@@ -121,22 +145,23 @@ describe('echo with npm ws', () => {
     await closed(ws);
   });
 
-  it('raw hand-masked ping written on the socket gets its pong', async () => {
+  it('raw hand-masked ping written on the socket gets its pong', T, async () => {
     const ws = await open(ctx.bridge.url);
     const payload = Buffer.from('raw-ping');
     const key = crypto.randomBytes(4);
     const masked = Buffer.from(payload.map((x, i) => x ^ key[i % 4]));
     const frame = Buffer.concat([Buffer.from([0x89, 0x80 | payload.length]), key, masked]);
-    const pong = new Promise((resolve) => ws.once('pong', resolve));
+    const pong = next(ws, 'pong');
     ws._socket.write(frame);
     assert.ok((await pong).equals(payload));
     ws.close();
     await closed(ws);
   });
 
-  it('subprotocol: binary offered -> header; none -> no header', async () => {
+  it('subprotocol: binary offered -> header; none -> no header', T, async () => {
     const headers = await new Promise((resolve, reject) => {
       const ws = new WebSocket(ctx.bridge.url, ['binary']);
+      setTimeout(() => reject(new Error('no upgrade')), 10000).unref();
       ws.once('upgrade', (res) => { resolve(res.headers); ws.terminate(); });
       ws.once('error', reject);
     });
@@ -150,17 +175,18 @@ describe('echo with npm ws', () => {
     await closed(ws);
   });
 
-  it('subprotocol: only base64 offered -> HTTP 400', async () => {
+  it('subprotocol: only base64 offered -> HTTP 400', T, async () => {
     const status = await new Promise((resolve, reject) => {
       const ws = new WebSocket(ctx.bridge.url, ['base64']);
+      setTimeout(() => reject(new Error('no response')), 10000).unref();
       ws.once('unexpected-response', (req, res) => { resolve(res.statusCode); req.destroy(); });
       ws.once('open', () => reject(new Error('opened with only base64 offered')));
-      ws.once('error', () => {});
+      ws.once('error', reject);
     });
     assert.equal(status, 400);
   });
 
-  it('close code and reason are echoed', async () => {
+  it('close code and reason are echoed', T, async () => {
     for (const [code, reason] of [[1000, ''], [3000, 'app'], [4999, 'bye ✓']]) {
       const ws = await open(ctx.bridge.url);
       const c = closed(ws);
@@ -170,7 +196,7 @@ describe('echo with npm ws', () => {
     }
   });
 
-  it('text frame -> Close 1003 "text frames are not supported"', async () => {
+  it('text frame -> Close 1003 "text frames are not supported"', T, async () => {
     const ws = await open(ctx.bridge.url);
     const c = closed(ws);
     ws.send('some text');
@@ -179,7 +205,7 @@ describe('echo with npm ws', () => {
     assert.equal(got.reason, 'text frames are not supported');
   });
 
-  it('100 concurrent sessions echo random data', async () => {
+  it('100 concurrent sessions echo random data', T, async () => {
     const sessions = await Promise.all(Array.from({ length: 100 }, () => open(ctx.bridge.url)));
     await Promise.all(sessions.map(async (ws) => {
       const data = crypto.randomBytes(1024 + crypto.randomInt(100 * 1024));
