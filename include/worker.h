@@ -14,6 +14,7 @@ struct event_base;
 struct evdns_base;
 struct evconnlistener;
 struct event;
+struct evbuffer;
 struct session;
 
 /* Most listening addresses (a bare port: IPv4 and IPv6). */
@@ -47,6 +48,7 @@ struct worker {
 	struct event		*notify;	/* main thread's commands */
 	int			 notify_fd;	/* eventfd */
 	atomic_int		 cmd;
+	struct evbuffer		*scratch;	/* one frame on its way out */
 	TAILQ_HEAD(, session)	 sessions;
 };
 

@@ -118,6 +118,8 @@ static void session_relay_target(struct session *);
 static void session_target_gone(struct session *, int, const char *);
 static void session_timer_set(struct session *, int);
 static int session_read_more(struct bufferevent *);
+static void session_send(struct bufferevent *, struct evbuffer *);
+static void session_flush_to_target(struct session *, struct evbuffer *);
 static void session_sniff_cb(evutil_socket_t, short, void *);
 static int session_client_attach(struct session *, struct bufferevent *);
 static void session_log_tls_error(struct session *, struct bufferevent *,
@@ -436,6 +438,24 @@ session_read_more(struct bufferevent *bev)
 	return err;
 }
 
+/*
+ * Send what buf holds on bev's socket at once when nothing is queued ahead
+ * of it: this saves an event-loop round (latency) and the write event's
+ * epoll changes.  What the socket does not take (or all of it, for TLS)
+ * is queued on the bufferevent, whose own write reports any error.
+ */
+static void
+session_send(struct bufferevent *bev, struct evbuffer *buf)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) == 0 &&
+	    bufferevent_openssl_get_ssl(bev) == NULL)
+		(void)evbuffer_write(buf, bufferevent_getfd(bev));
+	if (evbuffer_get_length(buf) > 0)
+		evbuffer_add_buffer(out, buf);
+}
+
 /* Client bytes: the request head, then frames. */
 static void
 session_client_read_cb(struct bufferevent *bev, void *arg)
@@ -680,6 +700,7 @@ static int
 session_client_frames(struct session *s)
 {
 	struct evbuffer		*in = bufferevent_get_input(s->client);
+	struct evbuffer		*pending = s->worker->scratch;
 	struct evbuffer		*out;
 	struct frame_error	 err;
 	uint8_t			 buf[WSB_MAX_FRAME_HEADER +
@@ -687,6 +708,8 @@ session_client_frames(struct session *s)
 	size_t			 avail, n;
 	int			 r;
 
+	/* Payload collects in the worker's scratch buffer and goes to the
+	 * target before anything that may close it, and at the end. */
 	while (s->client_phase == CLIENT_ACTIVE &&
 	    (avail = evbuffer_get_length(in)) > 0) {
 		if (!s->in_frame) {
@@ -696,11 +719,14 @@ session_client_frames(struct session *s)
 			r = frame_decode_header(buf, n, 1, &s->fh, &err);
 			if (r == -2)
 				break;
-			if (r == -1)
+			if (r == -1) {
+				session_flush_to_target(s, pending);
 				return session_protocol_error(s, &err);
+			}
 			if (s->fh.opcode & 0x8) {
 				if (avail < (size_t)r + s->fh.length)
 					break;
+				session_flush_to_target(s, pending);
 				evbuffer_drain(in, (size_t)r);
 				n = (size_t)s->fh.length;
 				evbuffer_remove(in, buf, n);
@@ -709,8 +735,11 @@ session_client_frames(struct session *s)
 					return -1;
 				continue;
 			}
-			if (frame_check_sequence(&s->msg, &s->fh, &err) == -1)
+			if (frame_check_sequence(&s->msg, &s->fh, &err) ==
+			    -1) {
+				session_flush_to_target(s, pending);
 				return session_protocol_error(s, &err);
+			}
 			evbuffer_drain(in, (size_t)r);
 			s->remaining = s->fh.length;
 			s->offset = 0;
@@ -724,8 +753,7 @@ session_client_frames(struct session *s)
 		    s->target_draining)
 			evbuffer_drain(in, n);
 		else {
-			session_unmask_move(s, in,
-			    bufferevent_get_output(s->target), n);
+			session_unmask_move(s, in, pending, n);
 			s->to_target += n;
 		}
 		s->offset += n;
@@ -733,6 +761,7 @@ session_client_frames(struct session *s)
 		if (s->remaining == 0)
 			s->in_frame = 0;
 	}
+	session_flush_to_target(s, pending);
 
 	/* Backpressure: a slow target stops the client. */
 	if (s->target != NULL && !s->client_paused) {
@@ -743,6 +772,18 @@ session_client_frames(struct session *s)
 		}
 	}
 	return 0;
+}
+
+/* Send the payload collected for the target (dropped if it is gone). */
+static void
+session_flush_to_target(struct session *s, struct evbuffer *pending)
+{
+	if (evbuffer_get_length(pending) == 0)
+		return;
+	if (s->target == NULL || s->target_draining)
+		evbuffer_drain(pending, evbuffer_get_length(pending));
+	else
+		session_send(s->target, pending);
 }
 
 /*
@@ -1042,8 +1083,9 @@ session_relay_target(struct session *s)
 	}
 	out = bufferevent_get_output(s->client);
 	hl = frame_encode_header(hdr, 1, FRAME_OP_BINARY, n, NULL);
-	evbuffer_add(out, hdr, hl);
-	evbuffer_add_buffer(out, in);
+	evbuffer_add(s->worker->scratch, hdr, hl);
+	evbuffer_add_buffer(s->worker->scratch, in);
+	session_send(s->client, s->worker->scratch);
 	s->to_client += n;
 	if (s->worker->server->cfg->traffic)
 		log_traffic('{');

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
 
+#include <event2/buffer.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -128,7 +129,7 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 		goto fail;
 	}
 	if ((w->backoff = evtimer_new(w->base, worker_backoff_cb, w)) ==
-	    NULL) {
+	    NULL || (w->scratch = evbuffer_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -258,6 +259,8 @@ worker_join_free(struct worker *w)
 		evconnlistener_free(w->listeners[i]);
 	if (w->backoff != NULL)
 		event_free(w->backoff);
+	if (w->scratch != NULL)
+		evbuffer_free(w->scratch);
 	if (w->notify != NULL)
 		event_free(w->notify);
 	if (w->notify_fd != -1)
