@@ -201,6 +201,17 @@ main(int argc, char **argv)
 
 	if ((ms.base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");
+	/* Signals are handled before any socket listens. */
+	ev_int = evsignal_new(ms.base, SIGINT, main_signal_cb, &ms);
+	ev_term = evsignal_new(ms.base, SIGTERM, main_signal_cb, &ms);
+	ev_hup = evsignal_new(ms.base, SIGHUP, main_reload_cb, &ms);
+	tick = event_new(ms.base, -1, EV_PERSIST, main_tick_cb, &ms);
+	if (ev_int == NULL || ev_term == NULL || ev_hup == NULL ||
+	    tick == NULL || evsignal_add(ev_int, NULL) == -1 ||
+	    evsignal_add(ev_term, NULL) == -1 ||
+	    evsignal_add(ev_hup, NULL) == -1 || evtimer_add(tick, &tv) == -1)
+		fatalx("cannot set up signal handling");
+
 	for (i = 0; i < cfg.workers; i++) {
 		if ((ms.workers[i] = worker_create(&ms.server, i, err,
 		    sizeof(err))) == NULL)
@@ -212,16 +223,6 @@ main(int argc, char **argv)
 	for (i = 0; i < ms.nworkers; i++)
 		if (worker_start(ms.workers[i]) == -1)
 			fatal("cannot start worker thread %d", i);
-
-	ev_int = evsignal_new(ms.base, SIGINT, main_signal_cb, &ms);
-	ev_term = evsignal_new(ms.base, SIGTERM, main_signal_cb, &ms);
-	ev_hup = evsignal_new(ms.base, SIGHUP, main_reload_cb, &ms);
-	tick = event_new(ms.base, -1, EV_PERSIST, main_tick_cb, &ms);
-	if (ev_int == NULL || ev_term == NULL || ev_hup == NULL ||
-	    tick == NULL || evsignal_add(ev_int, NULL) == -1 ||
-	    evsignal_add(ev_term, NULL) == -1 ||
-	    evsignal_add(ev_hup, NULL) == -1 || evtimer_add(tick, &tv) == -1)
-		fatalx("cannot set up signal handling");
 
 	event_base_dispatch(ms.base);
 

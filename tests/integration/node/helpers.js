@@ -152,3 +152,9 @@ process.on('exit', () => {
 });
 
 module.exports = { freePort, sleep, startEcho, startBridge, setup, stop };
+
+// A signal still runs the 'exit' handler above (children killed, tmp
+// dir removed).
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.once(sig, () => process.exit(128 + require('node:os').constants.signals[sig]));
+}
