@@ -8,7 +8,9 @@
  * must show in noVNC's canvas (server -> browser, also after a change), and
  * the browser's pointer must move the X pointer (browser -> server, read back
  * with xdotool). Then noVNC disconnects and the bridge must log an orderly
- * close by the client.
+ * close by the client (noVNC 1.3 sends an empty Close: code 1005), and a
+ * WebSocket the page opens itself and closes with 1000 must get 1000 back
+ * and be logged as "closed by client, code 1000".
  *
  * Environment: E2E_BRIDGE or WSBRIDGE (bridge command, e.g. the built
  * wsbridge or `websockify`), E2E_OUT (screenshot dir), E2E_CHROMIUM,
@@ -54,6 +56,13 @@ function killAll(signal = 'SIGKILL') {
 		try { p.kill(signal); } catch { /* already gone */ }
 	}
 }
+/* A signal (make check's timeout, ^C) must not leave Xvnc or the bridge
+ * behind: kill them and exit, which runs the 'exit' handler below. */
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'])
+	process.on(sig, () => {
+		killAll();
+		process.exit(128 + os.constants.signals[sig]);
+	});
 process.on('exit', () => {
 	killAll();
 	if (!KEEP_TMP)
@@ -299,7 +308,8 @@ async function novncSession(t, { bridge, scheme, contextOptions = {},
 		assert.equal(st.width, WIDTH);
 		assert.equal(st.height, HEIGHT);
 		fs.mkdirSync(OUT, { recursive: true });
-		await page.screenshot({ path: path.join(OUT, `${shot}.png`) });
+		await page.screenshot({ path: path.join(OUT, `${shot}.png`),
+		    animations: 'disabled' });
 		t.diagnostic(`screenshot ${path.join(OUT, shot + '.png')}`);
 
 		/* ... and a change on the server reaches the browser. */
@@ -332,7 +342,7 @@ async function novncSession(t, { bridge, scheme, contextOptions = {},
 		await setRoot(GREEN);
 		await waitCanvasColour(page, GREEN);
 		await page.screenshot({ path: path.join(OUT,
-		    `${shot}-updated.png`) });
+		    `${shot}-updated.png`), animations: 'disabled' });
 
 		/* An orderly disconnect from noVNC's own UI. */
 		const before = bridge.log.length;
@@ -367,6 +377,35 @@ async function novncSession(t, { bridge, scheme, contextOptions = {},
 			 * solid screen is tiny, so just > 0). */
 			assert.ok(Number(m[1]) > 12, `to target: ${m[1]}`);
 			assert.ok(Number(m[2]) > 12, `to client: ${m[2]}`);
+		}
+
+		/* The browser's own WebSocket, closed with an explicit 1000
+		 * once the VNC server's greeting (RFB 003.008\n, 12 bytes)
+		 * has come through: the bridge must echo 1000 and log it. */
+		const wsUrl = `${scheme === 'https' ? 'wss' : 'ws'}://` +
+		    `127.0.0.1:${bridge.port}/websockify`;
+		const before2 = bridge.log.length;
+		const r = await page.evaluate((u) => new Promise((resolve) => {
+			const ws = new WebSocket(u, ['binary']);
+			let got = '';
+			ws.binaryType = 'arraybuffer';
+			ws.onmessage = (e) => {
+				got += String.fromCharCode(...new Uint8Array(e.data));
+				if (got.length >= 12)
+					ws.close(1000, 'e2e done');
+			};
+			ws.onclose = (e) => resolve({ code: e.code,
+			    reason: e.reason, clean: e.wasClean, got,
+			    protocol: ws.protocol });
+			setTimeout(() => resolve({ timeout: true, got }), 5000);
+		}), wsUrl);
+		assert.deepEqual(r, { code: 1000, reason: 'e2e done',
+		    clean: true, got: 'RFB 003.008\n', protocol: 'binary' });
+		if (!IS_WEBSOCKIFY) {
+			const l2 = await until('the bridge to log close 1000',
+			    () => closeLine(bridge.log.slice(before2)), 5000);
+			t.diagnostic(`bridge: ${l2.trim()}`);
+			assert.match(l2, /closed by client, code 1000,/);
 		}
 		return page;
 	} finally {
@@ -469,6 +508,29 @@ describe('noVNC in Chromium through the bridge to Xvnc', () => {
 			}
 			assert.equal((await get('user:secret')).statusCode, 200);
 
+			/* A WebSocket upgrade without credentials: 401, no 101. */
+			const upgrade = (auth) => new Promise((resolve, reject) => {
+				const req = http.get({ host: '127.0.0.1',
+				    port: bridge.port, path: '/websockify', auth,
+				    headers: { Connection: 'Upgrade',
+					Upgrade: 'websocket',
+					'Sec-WebSocket-Version': '13',
+					'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+					'Sec-WebSocket-Protocol': 'binary' } });
+				req.on('response', (res) => {
+					res.resume();
+					resolve(res.statusCode);
+				});
+				req.on('upgrade', (res, sock) => {
+					sock.destroy();
+					resolve(res.statusCode);
+				});
+				req.on('error', reject);
+			});
+			assert.equal(await upgrade(undefined), 401);
+			assert.equal(await upgrade('user:wrong'), 401);
+			assert.equal(await upgrade('user:secret'), 101);
+
 			/* The browser without credentials gets the 401 (and,
 			 * having no one to ask, gives up on the page). */
 			const anon = await browser.newContext();
@@ -480,7 +542,8 @@ describe('noVNC in Chromium through the bridge to Xvnc', () => {
 				const err = await page.goto(
 				    `http://127.0.0.1:${bridge.port}/vnc.html`)
 				    .then((r) => r.status(), (e) => e.message);
-				t.diagnostic(`anonymous browser: ${err}; responses ${statuses}`);
+				t.diagnostic(`anonymous browser: ${String(err)
+				    .split('\n')[0]}; responses: ${statuses}`);
 				assert.deepEqual(statuses, ['401 /vnc.html']);
 			} finally {
 				await anon.close();
