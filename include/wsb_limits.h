@@ -28,6 +28,16 @@
  * larger reads mean fewer frames and fewer syscalls. */
 #define WSB_MAX_SINGLE_IO (128 * 1024)
 
+/* glibc malloc: allocations above 1 MiB are mmap()ed (relay chains stay
+ * below it), and up to 16 MiB freed at the top of an arena is kept for
+ * reuse instead of returned to the kernel (see main()). */
+#define WSB_MALLOC_MMAP_THRESHOLD (1024 * 1024)
+#define WSB_MALLOC_TRIM_THRESHOLD (16 * 1024 * 1024)
+
+/* Largest TLS record payload (RFC 8446 5.1): one SSL_write or SSL_read
+ * moves at most this much, so it is the unit of TLS output and input. */
+#define WSB_TLS_RECORD (16 * 1024)
+
 /* RFC 6455 5.5: control frames carry at most 125 bytes of payload. */
 #define WSB_MAX_CONTROL_PAYLOAD 125
 

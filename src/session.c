@@ -20,6 +20,9 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "auth.h"
 #include "frame.h"
 #include "handshake.h"
@@ -118,6 +121,8 @@ static void session_relay_target(struct session *);
 static void session_target_gone(struct session *, int, const char *);
 static void session_timer_set(struct session *, int);
 static int session_read_more(struct bufferevent *);
+static void session_tls_read_more(struct bufferevent *, SSL *);
+static void session_tls_send(SSL *, struct evbuffer *);
 static void session_send(struct bufferevent *, struct evbuffer *);
 static void session_flush_to_target(struct session *, struct evbuffer *);
 static void session_sniff_cb(evutil_socket_t, short, void *);
@@ -385,9 +390,9 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
  * libevent 2.1 reads at most 4 KiB per callback (EVBUFFER_MAX_READ in
  * evbuffer_read()), whatever bufferevent_set_max_single_read() says, which
  * costs a quarter of the throughput: read the rest of what a plain socket
- * holds, up to WSB_MAX_SINGLE_IO.  Not for TLS (the socket holds
- * ciphertext).  Returns 0, or the errno of a failed read (a reset would
- * otherwise reach libevent as a plain EOF on its next read).
+ * holds, up to WSB_MAX_SINGLE_IO (TLS: session_tls_read_more()).
+ * Returns 0, or the errno of a failed read (a reset would otherwise reach
+ * libevent as a plain EOF on its next read).
  */
 static int
 session_read_more(struct bufferevent *bev)
@@ -398,12 +403,16 @@ session_read_more(struct bufferevent *bev)
 	size_t			 got = 0, want, left;
 	ssize_t			 n;
 	int			 nv, k, err = 0;
+	SSL			*ssl;
 
 	/* Under libevent's cap: the socket is drained, and reserving space
 	 * for nothing would cost memory per idle connection. */
-	if (bufferevent_openssl_get_ssl(bev) != NULL ||
-	    evbuffer_get_length(in) < 4096)
+	if (evbuffer_get_length(in) < 4096)
 		return 0;
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+		session_tls_read_more(bev, ssl);
+		return 0;
+	}
 	/* A socket bufferevent keeps its input's end frozen between reads. */
 	evbuffer_unfreeze(in, 0);
 	while (got < WSB_MAX_SINGLE_IO) {
@@ -439,6 +448,65 @@ session_read_more(struct bufferevent *bev)
 }
 
 /*
+ * libevent 2.1's bufferevent_openssl decrypts one record (at most 16 KiB)
+ * per callback, so every record is a trip through the loop and a frame of
+ * its own: decrypt every record the socket holds, up to WSB_MAX_SINGLE_IO.
+ * Anything but data (WANT_READ, WANT_WRITE for a key update, EOF, an
+ * error) ends the loop and is left to libevent's next SSL call, which
+ * sees it again.
+ */
+static void
+session_tls_read_more(struct bufferevent *bev, SSL *ssl)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v;
+	size_t			 got = 0;
+	int			 n;
+
+	while (got < WSB_MAX_SINGLE_IO) {
+		if (evbuffer_reserve_space(in, WSB_TLS_RECORD, &v, 1) < 1)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		got += (size_t)n;
+	}
+}
+
+/*
+ * TLS output the way session_send() does plain output: when nothing is
+ * queued, SSL_write() at once, one record per WSB_TLS_RECORD bytes with
+ * the frame header in the first (bufferevent_openssl would wait for the
+ * next EV_WRITE and give the header a record of its own).  What is not
+ * written stays at the head of buf; queued on the bufferevent, its retry
+ * passes the same bytes (libevent sets SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ */
+static void
+session_tls_send(SSL *ssl, struct evbuffer *buf)
+{
+	unsigned char	*p;
+	size_t		 len;
+	int		 n;
+
+	while ((len = evbuffer_get_length(buf)) > 0) {
+		if (len > WSB_TLS_RECORD)
+			len = WSB_TLS_RECORD;
+		if ((p = evbuffer_pullup(buf, (ev_ssize_t)len)) == NULL)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_write(ssl, p, (int)len)) <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		evbuffer_drain(buf, (size_t)n);
+	}
+}
+
+/*
  * Send what buf holds on bev's socket at once when nothing is queued ahead
  * of it: this saves an event-loop round (latency) and the write event's
  * epoll changes.  What the socket does not take (or all of it, for TLS)
@@ -448,9 +516,11 @@ static void
 session_send(struct bufferevent *bev, struct evbuffer *buf)
 {
 	struct evbuffer	*out = bufferevent_get_output(bev);
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
 
-	if (evbuffer_get_length(out) == 0 &&
-	    bufferevent_openssl_get_ssl(bev) == NULL)
+	if (evbuffer_get_length(out) == 0 && ssl != NULL)
+		session_tls_send(ssl, buf);
+	else if (evbuffer_get_length(out) == 0)
 		(void)evbuffer_write(buf, bufferevent_getfd(bev));
 	if (evbuffer_get_length(buf) > 0)
 		evbuffer_add_buffer(out, buf);
