@@ -36,6 +36,11 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req);
 const char *http_header_get(const struct http_request *req, const char *name,
     size_t *len);
 
+/* Walk a comma-separated header list: 1 with the next item (blanks
+ * trimmed, never empty) in *item and *len, 0 at the end. */
+int http_list_next(const char **p, const char *end, const char **item,
+    size_t *len);
+
 /* 1 if the comma-separated list holds token (case-insensitive, optional
  * blanks around items), else 0. */
 int http_list_has_token(const char *list, size_t len, const char *token);

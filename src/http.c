@@ -144,27 +144,46 @@ http_header_get(const struct http_request *req, const char *name,
 	return NULL;
 }
 
+/* The next item of a comma-separated header list, blanks trimmed: 1 with
+ * *item and *len set and *p advanced, or 0 at the end of the list. */
+int
+http_list_next(const char **p, const char *end, const char **item,
+    size_t *len)
+{
+	const char	*q = *p, *start, *stop;
+
+	for (;;) {
+		while (q < end && (*q == ' ' || *q == '\t' || *q == ','))
+			q++;
+		if (q == end) {
+			*p = q;
+			return 0;
+		}
+		start = q;
+		while (q < end && *q != ',')
+			q++;
+		stop = q;
+		while (stop > start && (stop[-1] == ' ' || stop[-1] == '\t'))
+			stop--;
+		if (stop > start)
+			break;
+	}
+	*p = q;
+	*item = start;
+	*len = (size_t)(stop - start);
+	return 1;
+}
+
 /* Whether a comma-separated header list holds token (any case). */
 int
 http_list_has_token(const char *list, size_t len, const char *token)
 {
-	size_t		 tlen = strlen(token);
-	const char	*p = list, *end = list + len, *item, *item_end;
+	size_t		 tlen = strlen(token), ilen;
+	const char	*p = list, *item;
 
-	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-			p++;
-		item = p;
-		while (p < end && *p != ',')
-			p++;
-		item_end = p;
-		while (item_end > item &&
-		    (item_end[-1] == ' ' || item_end[-1] == '\t'))
-			item_end--;
-		if ((size_t)(item_end - item) == tlen &&
-		    strncasecmp(item, token, tlen) == 0)
+	while (http_list_next(&p, list + len, &item, &ilen))
+		if (ilen == tlen && strncasecmp(item, token, tlen) == 0)
 			return 1;
-	}
 	return 0;
 }
 

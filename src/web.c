@@ -198,24 +198,16 @@ web_keep_alive(const struct http_request *req)
 static int
 web_etag_match(const char *list, size_t len, const char *etag)
 {
-	const char	*p = list, *end = list + len, *item, *item_end;
-	size_t		 elen = strlen(etag);
+	const char	*p = list, *item;
+	size_t		 elen = strlen(etag), ilen;
 
-	while (p < end) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-			p++;
-		item = p;
-		while (p < end && *p != ',')
-			p++;
-		item_end = p;
-		while (item_end > item && (item_end[-1] == ' ' ||
-		    item_end[-1] == '\t'))
-			item_end--;
-		if (item_end - item >= 2 && item[0] == 'W' && item[1] == '/')
+	while (http_list_next(&p, list + len, &item, &ilen)) {
+		if (ilen >= 2 && item[0] == 'W' && item[1] == '/') {
 			item += 2;
-		if ((item_end - item == 1 && *item == '*') ||
-		    ((size_t)(item_end - item) == elen &&
-		    memcmp(item, etag, elen) == 0))
+			ilen -= 2;
+		}
+		if ((ilen == 1 && *item == '*') ||
+		    (ilen == elen && memcmp(item, etag, elen) == 0))
 			return 1;
 	}
 	return 0;
