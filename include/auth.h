@@ -3,7 +3,7 @@
 #ifndef WSB_AUTH_H
 #define WSB_AUTH_H
 
-#include "config.h"
+#include "wsb_config.h"
 #include "http.h"
 
 struct auth_result {

@@ -6,7 +6,7 @@
 
 #include <openssl/ssl.h>
 
-#include "config.h"
+#include "wsb_config.h"
 
 /* Build the contexts the config asks for.  -1 with a one-line err. */
 int tls_init(const struct config *cfg, char *err, size_t errlen);

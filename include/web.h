@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "wsb_config.h"
 #include "http.h"
 
 struct evbuffer;

@@ -8,7 +8,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
-#include "config.h"
+#include "wsb_config.h"
 
 struct event_base;
 struct evdns_base;

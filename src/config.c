@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "wsb_config.h"
 #include "wsb_limits.h"
 
 enum {

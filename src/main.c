@@ -11,7 +11,7 @@
 
 #include <event2/event.h>
 
-#include "config.h"
+#include "wsb_config.h"
 #include "log.h"
 #include "tls.h"
 #include "web.h"

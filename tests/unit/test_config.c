@@ -11,7 +11,7 @@
 
 #include <criterion/criterion.h>
 
-#include "config.h"
+#include "wsb_config.h"
 #include "wsb_limits.h"
 
 /* A case leaves the fields it does not need zero: one line per case. */

@@ -22,7 +22,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "config.h"
+#include "wsb_config.h"
 #include "http.h"
 #include "web.h"
 
