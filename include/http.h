@@ -64,6 +64,11 @@ const char *http_status_text(int status);
 int http_format_error(char *out, size_t outlen, int status,
     const char *extra_headers, const char *reason);
 
+/* As http_format_error(), but keep_alive says "Connection: keep-alive"
+ * and head leaves the body out (its Content-Length still given). */
+int http_format_status(char *out, size_t outlen, int status,
+    const char *extra_headers, const char *reason, int keep_alive, int head);
+
 /* Value of query parameter name in path ("/x?token=ab" -> "ab"), copied
  * to out (percent-decoded) ; 0 found, -1 absent or too long. */
 int http_query_param(const char *path, size_t path_len, const char *name,

@@ -226,10 +226,11 @@ http_status_text(int status)
 	}
 }
 
-/* Format a complete error response with a one-line text body. */
+/* Format a complete response with a one-line text body ("reason\n");
+ * with head the body is left out, its length still given. */
 int
-http_format_error(char *out, size_t outlen, int status,
-    const char *extra_headers, const char *reason)
+http_format_status(char *out, size_t outlen, int status,
+    const char *extra_headers, const char *reason, int keep_alive, int head)
 {
 	int	 n;
 
@@ -238,15 +239,26 @@ http_format_error(char *out, size_t outlen, int status,
 	    "Server: wsbridge\r\n"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Length: %zu\r\n"
-	    "Connection: close\r\n"
+	    "Connection: %s\r\n"
 	    "%s"
 	    "\r\n"
-	    "%s\n",
+	    "%s%s",
 	    status, http_status_text(status), strlen(reason) + 1,
-	    extra_headers != NULL ? extra_headers : "", reason);
+	    keep_alive ? "keep-alive" : "close",
+	    extra_headers != NULL ? extra_headers : "", head ? "" : reason,
+	    head ? "" : "\n");
 	if (n < 0 || (size_t)n >= outlen)
 		return -1;
 	return n;
+}
+
+/* An error response that closes the connection. */
+int
+http_format_error(char *out, size_t outlen, int status,
+    const char *extra_headers, const char *reason)
+{
+	return http_format_status(out, outlen, status, extra_headers, reason,
+	    0, 0);
 }
 
 /* Value of a hex digit, or -1. */

@@ -206,7 +206,8 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 {
 	const struct config *cfg = tc->worker->server->cfg;
 	struct timeval	 tv = { WSB_CONNECT_TIMEOUT_SEC, 0 };
-	int		 fd, one = 1;
+	struct bufferevent *bev;
+	int		 fd, one = 1, r;
 
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
@@ -216,56 +217,44 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 	}
 	if (sa->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	errno = 0;
-	if (connect(fd, sa, salen) == 0 && !cfg->ssl_target) {
-		if ((tc->result = bufferevent_socket_new(tc->worker->base, fd,
-		    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-			close(fd);
-			tc->last_err = ENOMEM;
-			return -1;
-		}
-		target_finish(tc, tc->result);
-		return 0;
-	}
-	if (errno != EINPROGRESS && !cfg->ssl_target) {
+	if ((r = connect(fd, sa, salen)) == -1 && errno != EINPROGRESS) {
 		tc->last_err = errno;
 		close(fd);
 		return -1;
 	}
 	if (cfg->ssl_target) {
-		/* Refused at once (unix socket) still fails here. */
-		if (errno != 0 && errno != EINPROGRESS) {
-			tc->last_err = errno;
-			close(fd);
-			return -1;
-		}
-		if ((tc->bev = target_tls_wrap(tc, fd)) == NULL) {
-			close(fd);
-			tc->last_err = ENOMEM;
-			return -1;
-		}
+		/* The TLS handshake waits for a connect still under way. */
+		if ((tc->bev = target_tls_wrap(tc, fd)) == NULL)
+			goto nomem;
 		bufferevent_set_timeouts(tc->bev, NULL, &tv);
 		bufferevent_setcb(tc->bev, NULL, NULL, target_event_cb, tc);
 		bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
 		return 0;
 	}
-	if ((tc->bev = bufferevent_socket_new(tc->worker->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		close(fd);
-		tc->last_err = ENOMEM;
-		return -1;
+	if ((bev = bufferevent_socket_new(tc->worker->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto nomem;
+	if (r == 0) {		/* a unix socket connects at once */
+		target_finish(tc, bev);
+		return 0;
 	}
-	bufferevent_set_timeouts(tc->bev, NULL, &tv);
+	tc->bev = bev;
+	bufferevent_set_timeouts(bev, NULL, &tv);
 	/* With a socket set and no address, libevent only waits for the
 	 * connect under way to finish. */
-	if (bufferevent_socket_connect(tc->bev, NULL, 0) == -1) {
+	if (bufferevent_socket_connect(bev, NULL, 0) == -1) {
 		tc->last_err = errno != 0 ? errno : ECONNREFUSED;
-		bufferevent_free(tc->bev);
+		bufferevent_free(bev);
 		tc->bev = NULL;
 		return -1;
 	}
-	bufferevent_setcb(tc->bev, NULL, NULL, target_event_cb, tc);
+	bufferevent_setcb(bev, NULL, NULL, target_event_cb, tc);
 	return 0;
+
+nomem:
+	close(fd);
+	tc->last_err = ENOMEM;
+	return -1;
 }
 
 /* Why a TLS connect failed, kept in tc->why unless it was plain TCP. */

@@ -69,8 +69,8 @@ static void web_http_date(time_t, char *, size_t);
 static int web_keep_alive(const struct http_request *);
 static int web_not_modified(const struct http_request *, const struct stat *,
     const char *);
-static int web_listing(const struct http_request *, const char *,
-    const char *, struct evbuffer *, int, int, size_t *);
+static int web_listing(const char *, const char *, struct evbuffer *, int,
+    int, size_t *);
 static void web_html_escape(struct evbuffer *, const char *);
 static void web_url_escape(struct evbuffer *, const char *, int);
 static int web_name_cmp(const void *, const void *);
@@ -241,18 +241,19 @@ void
 web_error(struct evbuffer *out, int status, const char *extra,
     const char *reason, int keep_alive, int head)
 {
-	evbuffer_add_printf(out,
-	    "HTTP/1.1 %d %s\r\n"
-	    "Server: wsbridge\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n"
-	    "Content-Length: %zu\r\n"
-	    "Connection: %s\r\n"
-	    "%s"
-	    "\r\n"
-	    "%s%s",
-	    status, http_status_text(status), strlen(reason) + 1,
-	    keep_alive ? "keep-alive" : "close",
-	    extra != NULL ? extra : "", head ? "" : reason, head ? "" : "\n");
+	struct evbuffer_iovec	 v;
+	size_t			 need;
+	int			 n;
+
+	/* Formatted in place at the end of out: the extra headers (a
+	 * Location) may be as long as a request head. */
+	need = strlen(reason) + (extra != NULL ? strlen(extra) : 0) + 256;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1)
+		return;
+	n = http_format_status(v.iov_base, v.iov_len, status, extra, reason,
+	    keep_alive, head);
+	v.iov_len = n > 0 ? (size_t)n : 0;
+	evbuffer_commit_space(out, &v, 1);
 }
 
 /* Escape text for HTML. */
@@ -296,9 +297,8 @@ web_name_cmp(const void *a, const void *b)
 /* An HTML listing of a directory, as websockify's SimpleHTTPRequestHandler
  * gives; dotfiles are left out. */
 static int
-web_listing(const struct http_request *req, const char *real,
-    const char *rel, struct evbuffer *out, int head, int keep_alive,
-    size_t *bytes)
+web_listing(const char *real, const char *rel, struct evbuffer *out,
+    int head, int keep_alive, size_t *bytes)
 {
 	struct evbuffer	*body;
 	DIR		*d;
@@ -364,7 +364,6 @@ web_listing(const struct http_request *req, const char *real,
 	else
 		*bytes = 0;
 	evbuffer_free(body);
-	(void)req;
 	return 200;
 }
 
@@ -445,7 +444,7 @@ web_respond(const struct config *cfg, const struct http_request *req,
 		else if (cfg->file_only)
 			status = 404;
 		else
-			return web_listing(req, real, rel, out, head,
+			return web_listing(real, rel, out, head,
 			    *keep_alive, bytes);
 	} else if (status == 0 && (!S_ISREG(st.st_mode) || dir_slash))
 		status = 404;	/* "/file/" is not the file */

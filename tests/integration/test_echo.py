@@ -8,7 +8,8 @@ import pytest
 import websockets
 
 from wsutil import (OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_CLOSE,
-                    encode_frame, handshake_request, client_key, accept_key)
+                    ws_collect, encode_frame, handshake_request, client_key,
+                    accept_key)
 
 MiB = 1024 * 1024
 SIZES = [0, 1, 125, 126, 65535, 65536, MiB, 16 * MiB]
@@ -22,19 +23,8 @@ def connect(url, **kw):
     return websockets.connect(url, **kw)
 
 
-async def collect(ws, n):
-    """Receive messages until n bytes arrived (a stream: the bridge does not
-    keep message boundaries of the TCP side); every message is binary."""
-    out = bytearray()
-    while len(out) < n:
-        msg = await ws.recv()
-        assert isinstance(msg, bytes), "bridge sent a text frame"
-        out += msg
-    return bytes(out)
-
-
 async def roundtrip(ws, data, timeout=60):
-    task = asyncio.ensure_future(collect(ws, len(data)))
+    task = asyncio.ensure_future(ws_collect(ws, len(data)))
     try:
         await ws.send(data)
         got = await asyncio.wait_for(task, timeout)
@@ -77,7 +67,7 @@ def test_echo_many_messages_one_connection(bridge):
                 assert await roundtrip(ws, m) == m
             # Many messages back to back, echo read afterwards as a stream.
             blob = b"".join(msgs)
-            task = asyncio.ensure_future(collect(ws, len(blob)))
+            task = asyncio.ensure_future(ws_collect(ws, len(blob)))
             for m in msgs:
                 await ws.send(m)
             assert await asyncio.wait_for(task, 30) == blob
@@ -112,7 +102,7 @@ def test_fragmented_message_websockets(bridge, sizes):
 
     async def go():
         async with connect(bridge.url) as ws:
-            task = asyncio.ensure_future(collect(ws, len(whole)))
+            task = asyncio.ensure_future(ws_collect(ws, len(whole)))
             await ws.send(frags)  # an iterable: one message, many frames
             got = await asyncio.wait_for(task, 60)
             assert got == whole

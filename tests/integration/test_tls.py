@@ -23,7 +23,7 @@ import websockets
 
 from backends import ThreadedServer
 from conftest import wsbridge_argv0
-from wsutil import (OP_BINARY, OP_CLOSE, ConnectionGone, RawClient,
+from wsutil import (ws_collect, OP_BINARY, OP_CLOSE, ConnectionGone, RawClient,
                     close_payload, free_port, handshake_request, have_ipv6)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -194,7 +194,7 @@ async def ws_echo(url, data=b"hello", ssl_ctx=None, **kw):
                                   open_timeout=10, close_timeout=5,
                                   **kw) as ws:
         assert ws.subprotocol == "binary"
-        task = asyncio.ensure_future(_collect(ws, len(data)))
+        task = asyncio.ensure_future(ws_collect(ws, len(data)))
         try:
             await ws.send(data)
             got = await asyncio.wait_for(task, 60)
@@ -204,15 +204,6 @@ async def ws_echo(url, data=b"hello", ssl_ctx=None, **kw):
         assert got == data
         await ws.close()
         return ws.close_code
-
-
-async def _collect(ws, n):
-    out = bytearray()
-    while len(out) < n:
-        msg = await ws.recv()
-        assert isinstance(msg, bytes), "bridge sent a text frame"
-        out += msg
-    return bytes(out)
 
 
 def wss_echo(port, ctx, data=b"hello over tls"):

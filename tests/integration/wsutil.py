@@ -21,6 +21,18 @@ OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
 
 
+async def ws_collect(ws, n):
+    """Receive messages on a websockets connection until n bytes arrived (a
+    stream: the bridge does not keep the TCP side's message boundaries);
+    every message must be binary."""
+    out = bytearray()
+    while len(out) < n:
+        msg = await ws.recv()
+        assert isinstance(msg, bytes), "bridge sent a text frame"
+        out += msg
+    return bytes(out)
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
     """A TCP port nobody listens on right now."""
     with socket.socket(family, socket.SOCK_STREAM) as s:

@@ -5,7 +5,7 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
-const { setup } = require('./helpers');
+const { setup, collect } = require('./helpers');
 
 const MiB = 1024 * 1024;
 const SIZES = [0, 1, 125, 126, 65535, 65536, MiB, 16 * MiB];
@@ -20,36 +20,6 @@ function open(url, protocols = ['binary'], opts = {}) {
   });
 }
 
-// Collect n bytes of binary messages (the TCP side has no boundaries).
-function collect(ws, n, timeoutMs = 60000) {
-  return new Promise((resolve, reject) => {
-    const parts = [];
-    let got = 0;
-    const timer = setTimeout(() => {
-      reject(new Error(`timeout: ${got} of ${n} bytes`));
-    }, timeoutMs);
-    const done = (err, val) => {
-      clearTimeout(timer);
-      ws.off('message', onMsg);
-      ws.off('close', onClose);
-      if (err) reject(err); else resolve(val);
-    };
-    const onMsg = (data, isBinary) => {
-      if (!isBinary) return done(new Error('bridge sent a text frame'));
-      parts.push(data);
-      got += data.length;
-      if (got >= n) done(null, Buffer.concat(parts));
-    };
-    const onClose = (code, reason) => done(new Error(
-      `closed ${code} ${reason} after ${got} of ${n} bytes`));
-    ws.on('message', onMsg);
-    ws.on('close', onClose);
-    if (n === 0) done(null, Buffer.alloc(0));
-  });
-}
-
-// Resolve with the next `event`; reject if the socket closes first or
-// nothing comes in time (a dead bridge must fail a test, not hang it).
 function next(ws, event, timeoutMs = 10000) {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { cleanup(); reject(new Error(`no ${event} within ${timeoutMs} ms`)); }, timeoutMs);

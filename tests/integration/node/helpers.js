@@ -151,7 +151,40 @@ process.on('exit', () => {
   try { fs.rmSync(tmpdir, { recursive: true, force: true }); } catch (e) { /* */ }
 });
 
-module.exports = { freePort, sleep, startEcho, startBridge, setup, stop };
+// Collect n bytes of binary messages (the TCP side has no boundaries).
+function collect(ws, n, timeoutMs = 60000) {
+  return new Promise((resolve, reject) => {
+    const parts = [];
+    let got = 0;
+    const timer = setTimeout(() => {
+      reject(new Error(`timeout: ${got} of ${n} bytes`));
+    }, timeoutMs);
+    const done = (err, val) => {
+      clearTimeout(timer);
+      ws.off('message', onMsg);
+      ws.off('close', onClose);
+      if (err) reject(err); else resolve(val);
+    };
+    const onMsg = (data, isBinary) => {
+      if (!isBinary) return done(new Error('bridge sent a text frame'));
+      parts.push(data);
+      got += data.length;
+      if (got >= n) done(null, Buffer.concat(parts));
+    };
+    const onClose = (code, reason) => done(new Error(
+      `closed ${code} ${reason} after ${got} of ${n} bytes`));
+    ws.on('message', onMsg);
+    ws.on('close', onClose);
+    if (n === 0) done(null, Buffer.alloc(0));
+  });
+}
+
+// Resolve with the next `event`; reject if the socket closes first or
+// nothing comes in time (a dead bridge must fail a test, not hang it).
+
+module.exports = {
+  freePort, sleep, startEcho, startBridge, setup, stop, collect,
+};
 
 // A signal still runs the 'exit' handler above (children killed, tmp
 // dir removed).

@@ -11,7 +11,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const WebSocket = require('ws');
-const { setup } = require('./helpers');
+const { setup, collect } = require('./helpers');
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -39,31 +39,6 @@ function open(url, opts = {}) {
   });
 }
 
-function collect(ws, n, timeoutMs = 60000) {
-  return new Promise((resolve, reject) => {
-    const parts = [];
-    let got = 0;
-    const timer = setTimeout(() => {
-      reject(new Error(`timeout: ${got} of ${n} bytes`));
-    }, timeoutMs);
-    const done = (err, val) => {
-      clearTimeout(timer);
-      ws.off('message', onMsg);
-      ws.off('close', onClose);
-      if (err) reject(err); else resolve(val);
-    };
-    const onMsg = (data, isBinary) => {
-      if (!isBinary) return done(new Error('bridge sent a text frame'));
-      parts.push(data);
-      got += data.length;
-      if (got >= n) done(null, Buffer.concat(parts));
-    };
-    const onClose = (code, reason) => done(new Error(
-      `closed ${code} ${reason} after ${got} of ${n} bytes`));
-    ws.on('message', onMsg);
-    ws.on('close', onClose);
-  });
-}
 
 function closed(ws) {
   return new Promise((resolve) => {
