@@ -20,7 +20,21 @@ struct handshake_result {
 /* 1 if the request asks for a WebSocket upgrade (Upgrade: websocket). */
 int handshake_is_upgrade(const struct http_request *req);
 
-/* Check req against RFC 6455 4.2.1; fill res.  Returns res->status. */
+/*
+ * Check req against RFC 6455 4.2.1 and fill res (reason and
+ * extra_headers are static strings).  Header names match in any case;
+ * Upgrade and Connection tokens too; values below match exactly.
+ * Returns res->status:
+ *   101  accepted; accept set, protocol "binary" if it was offered
+ *   400  not HTTP/1.1 or later; Host missing or repeated (RFC 9112 3.2);
+ *        Upgrade lacks "websocket" or Connection lacks "upgrade";
+ *        Sec-WebSocket-Version missing or repeated; Sec-WebSocket-Key
+ *        missing, repeated or not base64 of 16 bytes; Sec-WebSocket-
+ *        Protocol sent without "binary" (case-sensitive, RFC 7936)
+ *   405  method not exactly "GET" (extra: Allow: GET)
+ *   426  Sec-WebSocket-Version not exactly "13" (extra names 13)
+ *   500  the accept value could not be computed
+ */
 int handshake_check(const struct http_request *req,
     struct handshake_result *res);
 

@@ -8,7 +8,9 @@
 
 #include "wsb_config.h"
 
-/* Build the contexts the config asks for.  -1 with a one-line err. */
+/* Build the contexts the config asks for.  --verify-client trusts
+ * --cafile, or without it the system's CAs (OpenSSL's default store,
+ * SSL_CERT_FILE and SSL_CERT_DIR when set).  -1 with a one-line err. */
 int tls_init(const struct config *cfg, char *err, size_t errlen);
 /* Reload certificate, key and CA files (SIGHUP); on failure the old
  * context stays.  -1 with err. */

@@ -16,13 +16,23 @@ struct evconnlistener;
 struct event;
 struct evbuffer;
 struct session;
+struct worker;
 
 /* Most listening addresses (a bare port: IPv4 and IPv6). */
 #define WORKER_MAX_LISTENERS 4
 
+/* What a worker does with a connection it accepted (fd is the caller's
+ * to close on failure), and with its connections at shutdown: set by
+ * main, so the worker depends on no session code. */
+typedef void (*worker_accept_fn)(struct worker *w, int fd,
+    const struct sockaddr *sa, socklen_t salen);
+typedef void (*worker_close_all_fn)(struct worker *w);
+
 /* Shared by every thread: immutable config and atomic counters. */
 struct server {
 	const struct config	*cfg;
+	worker_accept_fn	 accept;
+	worker_close_all_fn	 close_all;
 	atomic_int		 active_sessions;
 	atomic_ullong		 next_session_id;
 	atomic_int		 websocket_sessions_ended;  /* --run-once */

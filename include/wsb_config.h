@@ -16,6 +16,8 @@ struct config {
 	int timeout;		/* --timeout N: stop accepting after N s */
 	int idle_timeout;	/* --idle-timeout N: exit after N s idle */
 	int heartbeat;		/* --heartbeat N: ping every N s */
+	int send_timeout;	/* --send-timeout N: drop a side that takes
+				 * no bytes for N s while owed some */
 	int prefer_ipv6;	/* -6 */
 	int workers;		/* --workers N */
 
@@ -28,7 +30,7 @@ struct config {
 	int ssl_min_version;	/* --ssl-version: TLS1_x_VERSION */
 	char *ssl_ciphers;	/* --ssl-ciphers */
 	int verify_client;	/* --verify-client */
-	char *cafile;		/* --cafile */
+	char *cafile;		/* --cafile; NULL: the system CAs */
 	int ssl_target;		/* --ssl-target */
 	int ssl_target_insecure; /* --ssl-target-insecure */
 	char *ssl_target_cafile; /* --ssl-target-cafile */
@@ -57,12 +59,26 @@ struct config {
 #define CONFIG_HELP 1	  /* print config_help(), exit 0 */
 #define CONFIG_VERSION 2  /* print version, exit 0 */
 
+/*
+ * Parse argv (options before, between or after the addresses, as
+ * websockify) into cfg, which is overwritten.  Returns one of the values
+ * above; err (errlen bytes, always terminated) holds a one-line message
+ * with CONFIG_ERROR.  Only with CONFIG_OK does cfg own memory (release it
+ * with config_free()); otherwise every pointer in it is NULL.  Not
+ * thread-safe: getopt_long's state is global.
+ */
 int config_parse(int argc, char **argv, struct config *cfg, char *err,
     size_t errlen);
+/* Free cfg's strings (secrets wiped first) and NULL them; safe twice. */
 void config_free(struct config *cfg);
-int config_split_hostport(const char *s, char **host, char **port,
-    int port_only_ok, char *err, size_t errlen);
+/* The usage lines, '\n'-terminated; static storage. */
 const char *config_usage(void);
+/* The --help text, made from the option table on the first call (not
+ * thread-safe then); static storage. */
 const char *config_help(void);
+/* The long name (no "--") of the i'th option of the table, i from 0;
+ * NULL past the last.  Static storage.  Lets tests hold --help and the
+ * man page to the table. */
+const char *config_option_name(size_t i);
 
 #endif

@@ -41,6 +41,15 @@
 /* RFC 6455 5.5: control frames carry at most 125 bytes of payload. */
 #define WSB_MAX_CONTROL_PAYLOAD 125
 
+/* How often a side paused by backpressure is looked at for a reset or
+ * FIN from its peer (one poll() each): a peer that is gone is noticed
+ * within this while nothing is read from it. */
+#define WSB_PAUSED_CHECK_MSEC 500
+
+/* Largest payload of one frame sent to the client: websockify's maximum,
+ * and some clients refuse larger frames. */
+#define WSB_MAX_OUT_FRAME (64 * 1024)
+
 /* Largest frame header: 2 + 8 (64-bit length) + 4 (mask). */
 #define WSB_MAX_FRAME_HEADER 14
 
@@ -51,6 +60,12 @@
  * enough for a page's follow-up requests, short enough to free sockets. */
 #define WSB_KEEPALIVE_TIMEOUT_SEC 15
 
+/* Default --send-timeout: seconds a side (client or target) may take
+ * no bytes while the bridge owes it some before it is dropped.  As
+ * nginx's send_timeout: a minute outlasts a stalled Wi-Fi link or a
+ * paused VNC viewer, and frees a dead peer's buffers soon enough. */
+#define WSB_SEND_TIMEOUT_SEC 60
+
 /* Seconds one connect() attempt to a target address may take. */
 #define WSB_CONNECT_TIMEOUT_SEC 10
 
@@ -59,5 +74,10 @@
 
 /* Most worker threads; more than cores buys nothing. */
 #define WSB_MAX_WORKERS 256
+
+/* Room for one untrusted value (a path, a header, a Close reason) in a
+ * log line, escaped by log_escape: lines are cut at 1 KiB, and 255
+ * characters still say what was sent. */
+#define WSB_LOG_VALUE_MAX 256
 
 #endif

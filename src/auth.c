@@ -52,8 +52,8 @@ auth_basic(const struct config *cfg, const struct http_request *req,
     struct auth_result *res)
 {
 	const char	*v, *p, *end;
-	unsigned char	 in[AUTH_MAX_B64 + 1], out[AUTH_MAX_B64];
-	size_t		 len, b64len, pad = 0, i;
+	unsigned char	 out[AUTH_MAX_B64 / 4 * 3];
+	size_t		 len, b64len;
 	int		 n;
 
 	if ((v = http_header_get(req, "Authorization", &len)) == NULL)
@@ -62,34 +62,18 @@ auth_basic(const struct config *cfg, const struct http_request *req,
 	end = v + len;
 	for (p = v; p < end && *p != ' ' && *p != '\t'; p++)
 		;
+	/* The scheme name is case-insensitive (RFC 9110 11.1). */
 	if ((size_t)(p - v) != 5 || strncasecmp(v, "Basic", 5) != 0)
 		return auth_fail(res, 403,
 		    "unsupported authentication scheme (need Basic)", NULL);
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
 	b64len = (size_t)(end - p);
-	if (b64len == 0 || b64len % 4 != 0 || b64len > AUTH_MAX_B64)
+	if (b64len == 0 || b64len > AUTH_MAX_B64 ||
+	    (n = http_base64_decode(p, b64len, out, sizeof(out))) < 0)
 		return auth_fail(res, 400, "malformed Basic credentials",
 		    NULL);
-	for (i = 0; i < b64len; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c == '=' && i >= b64len - 2) {
-			pad++;
-			continue;
-		}
-		if (pad > 0 || !((c >= 'A' && c <= 'Z') ||
-		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '+' || c == '/'))
-			return auth_fail(res, 400,
-			    "malformed Basic credentials", NULL);
-	}
-	memcpy(in, p, b64len);
-	in[b64len] = '\0';
-	if ((n = EVP_DecodeBlock(out, in, (int)b64len)) < 0 ||
-	    (size_t)n < pad)
-		return auth_fail(res, 400, "malformed Basic credentials",
-		    NULL);
-	len = (size_t)n - pad;
+	len = (size_t)n;
 	if (memchr(out, ':', len) == NULL)
 		return auth_fail(res, 400,
 		    "malformed Basic credentials (no ':')", NULL);

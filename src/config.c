@@ -1,118 +1,78 @@
-/* Command line, in websockify's words, parsed into struct config. */
+/*
+ * Command line, in websockify's words, parsed into struct config.  Every
+ * option is one row of config_opts: getopt_long's table, --help and
+ * config_free() are all made from it, so they cannot disagree.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "wsb_config.h"
 #include "wsb_limits.h"
-
-enum {
-	OPT_TRAFFIC = 256,
-	OPT_RUN_ONCE,
-	OPT_TIMEOUT,
-	OPT_IDLE_TIMEOUT,
-	OPT_HEARTBEAT,
-	OPT_UNIX_TARGET,
-	OPT_WORKERS,
-	OPT_VERSION,
-	OPT_CERT,
-	OPT_KEY,
-	OPT_KEY_PASSWORD,
-	OPT_KEY_PASSWORD_FILE,
-	OPT_SSL_ONLY,
-	OPT_SSL_VERSION,
-	OPT_SSL_CIPHERS,
-	OPT_VERIFY_CLIENT,
-	OPT_CAFILE,
-	OPT_SSL_TARGET,
-	OPT_SSL_TARGET_INSECURE,
-	OPT_SSL_TARGET_CAFILE,
-	OPT_WEB,
-	OPT_FILE_ONLY,
-	OPT_WEB_AUTH,
-	OPT_AUTH_PLUGIN,
-	OPT_AUTH_SOURCE,
-};
 
 /* The default certificate, as websockify: used only if it exists. */
 #define CONFIG_DEFAULT_CERT "self.pem"
 /* Where the key password may come from instead of the command line. */
 #define CONFIG_KEY_PASSWORD_ENV "WSBRIDGE_KEY_PASSWORD"
+/* getopt_long value of a row without a short letter: base + its index. */
+#define CONFIG_LONG_BASE 256
+/* --help: where the descriptions start, and room for the whole text
+ * (about 3.5 KiB today; a test fails if it is ever cut short). */
+#define CONFIG_HELP_COLUMN 24
+#define CONFIG_HELP_SIZE 8192
 
-static const struct option config_options[] = {
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "traffic", no_argument, NULL, OPT_TRAFFIC },
-	{ "run-once", no_argument, NULL, OPT_RUN_ONCE },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
-	{ "prefer-ipv6", no_argument, NULL, '6' },
-	{ "unix-target", required_argument, NULL, OPT_UNIX_TARGET },
-	{ "workers", required_argument, NULL, OPT_WORKERS },
-	{ "cert", required_argument, NULL, OPT_CERT },
-	{ "key", required_argument, NULL, OPT_KEY },
-	{ "key-password", required_argument, NULL, OPT_KEY_PASSWORD },
-	{ "key-password-file", required_argument, NULL,
-	    OPT_KEY_PASSWORD_FILE },
-	{ "ssl-only", no_argument, NULL, OPT_SSL_ONLY },
-	{ "ssl-version", required_argument, NULL, OPT_SSL_VERSION },
-	{ "ssl-ciphers", required_argument, NULL, OPT_SSL_CIPHERS },
-	{ "verify-client", no_argument, NULL, OPT_VERIFY_CLIENT },
-	{ "cafile", required_argument, NULL, OPT_CAFILE },
-	{ "ssl-target", no_argument, NULL, OPT_SSL_TARGET },
-	{ "ssl-target-insecure", no_argument, NULL,
-	    OPT_SSL_TARGET_INSECURE },
-	{ "ssl-target-cafile", required_argument, NULL,
-	    OPT_SSL_TARGET_CAFILE },
-	{ "web", required_argument, NULL, OPT_WEB },
-	{ "file-only", no_argument, NULL, OPT_FILE_ONLY },
-	{ "web-auth", no_argument, NULL, OPT_WEB_AUTH },
-	{ "auth-plugin", required_argument, NULL, OPT_AUTH_PLUGIN },
-	{ "auth-source", required_argument, NULL, OPT_AUTH_SOURCE },
-	{ NULL, 0, NULL, 0 }
+#define CONFIG_STR_(x) #x
+#define CONFIG_STR(x) CONFIG_STR_(x)
+#define CONFIG_FIELD(f) offsetof(struct config, f)
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* What an option's value is, and so what the parser does with it. */
+enum config_kind {
+	CONFIG_FLAG,	/* no value; the int field becomes 1 */
+	CONFIG_COUNT,	/* no value; the int field counts (-v -v) */
+	CONFIG_INT,	/* a whole decimal number from min to max */
+	CONFIG_STRING,	/* any string, copied; the last one given wins */
+	CONFIG_PATH,	/* as CONFIG_STRING, but never empty */
+	CONFIG_SPECIAL,	/* the row's handler does it */
+	CONFIG_ASK_HELP,	/* parsing stops: CONFIG_HELP */
+	CONFIG_ASK_VERSION,	/* parsing stops: CONFIG_VERSION */
 };
+
+/*
+ * A handler returns CONFIG_OK or CONFIG_ERROR (err set); arg is NULL for
+ * an option without a value.  A string it stores goes in a field that a
+ * CONFIG_STRING or CONFIG_PATH row also sets: config_free() frees it.
+ */
+typedef int (*config_handler)(struct config *, const char *, char *, size_t);
+
+/* One option. */
+struct config_opt {
+	const char	*name;		/* long name, without "--" */
+	int		 letter;	/* short option, 0: none */
+	enum config_kind kind;
+	size_t		 field;		/* CONFIG_FIELD() it sets */
+	size_t		 implies;	/* int field also set to 1; 0: none */
+	int		 min, max;	/* CONFIG_INT */
+	int		 secret;	/* string wiped before it is freed */
+	config_handler	 handler;	/* CONFIG_SPECIAL */
+	const char	*arg;		/* the value in --help; NULL: none */
+	const char	*help;		/* '\n' continues under the column */
+	const char	*heading;	/* --help: a section starts here */
+};
+
+/* Offset 0 means "implies nothing": it must not be an int flag. */
+_Static_assert(offsetof(struct config, listen_host) == 0,
+    "struct config must start with listen_host");
 
 static int config_error(char *, size_t, const char *, ...)
     __attribute__((format(printf, 3, 4)));
-static int config_number(const char *, const char *, int, int, int *, char *,
-    size_t);
-static int config_port_valid(const char *);
-static int config_strdup(char **, const char *, char *, size_t);
-static int config_read_password(const char *, char **, char *, size_t);
-
-/* Replace *dst with a copy of src.  0 or CONFIG_ERROR. */
-static int
-config_strdup(char **dst, const char *src, char *err, size_t errlen)
-{
-	free(*dst);
-	if ((*dst = strdup(src)) == NULL)
-		return config_error(err, errlen, "out of memory");
-	return 0;
-}
-
-/* The first line of a password file. */
-static int
-config_read_password(const char *path, char **out, char *err, size_t errlen)
-{
-	char	 line[1024];
-	FILE	*f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return config_error(err, errlen, "--key-password-file %s: %s",
-		    path, strerror(errno));
-	if (fgets(line, sizeof(line), f) == NULL)
-		line[0] = '\0';
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
-	return config_strdup(out, line, err, errlen);
-}
 
 /* Put a message in err; returns CONFIG_ERROR. */
 static int
@@ -124,6 +84,19 @@ config_error(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return CONFIG_ERROR;
+}
+
+/* Replace *dst with a copy of src, wiping a secret old value first. */
+static int
+config_replace(char **dst, const char *src, int secret, char *err,
+    size_t errlen)
+{
+	if (*dst != NULL && secret)
+		explicit_bzero(*dst, strlen(*dst));
+	free(*dst);
+	if ((*dst = strdup(src)) == NULL)
+		return config_error(err, errlen, "out of memory");
+	return CONFIG_OK;
 }
 
 /* Parse a whole decimal number in [min, max] for option opt. */
@@ -141,363 +114,413 @@ config_number(const char *opt, const char *s, int min, int max, int *out,
 		    "%s: '%s' is not a number from %d to %d", opt, s, min,
 		    max);
 	*out = (int)v;
-	return 0;
+	return CONFIG_OK;
 }
 
-/* A port is a decimal number from 1 to 65535. */
+/* --key-password-file: the first line of the file is the password. */
 static int
-config_port_valid(const char *s)
+config_key_password_file(struct config *cfg, const char *path, char *err,
+    size_t errlen)
 {
-	char	*end;
-	long	 v;
+	char	 line[1024];
+	FILE	*f;
+	int	 ret;
 
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	return *end == '\0' && errno == 0 && v >= 1 && v <= 65535;
+	if ((f = fopen(path, "r")) == NULL)
+		return config_error(err, errlen, "--key-password-file %s: %s",
+		    path, strerror(errno));
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, "\r\n")] = '\0';
+	ret = config_replace(&cfg->key_password, line, 1, err, errlen);
+	explicit_bzero(line, sizeof(line));
+	return ret;
 }
 
-/*
- * Split "host:port", "[v6]:port" or (port_only_ok) a bare "port" into
- * malloc'd strings; *host is NULL for a bare port.  An unbracketed
- * address with several colons splits at the last one, as websockify's
- * rsplit does.  0 or -1 with err set.
- */
-int
-config_split_hostport(const char *s, char **host, char **port,
-    int port_only_ok, char *err, size_t errlen)
+/* --ssl-version: websockify's names for the lowest version accepted. */
+static int
+config_ssl_version(struct config *cfg, const char *arg, char *err,
+    size_t errlen)
 {
-	const char	*arg = s, *colon, *close;
-	size_t		 hlen;
+	if (strcmp(arg, "default") == 0 || strcmp(arg, "tlsv1_2") == 0)
+		cfg->ssl_min_version = CONFIG_TLS1_2;
+	else if (strcmp(arg, "tlsv1_1") == 0)
+		cfg->ssl_min_version = CONFIG_TLS1_1;
+	else if (strcmp(arg, "tlsv1_3") == 0)
+		cfg->ssl_min_version = CONFIG_TLS1_3;
+	else
+		return config_error(err, errlen, "--ssl-version: '%s' is not "
+		    "one of default, tlsv1_1, tlsv1_2, tlsv1_3", arg);
+	return CONFIG_OK;
+}
 
-	*host = *port = NULL;
-	if (s[0] == '[') {
-		if ((close = strchr(s, ']')) == NULL)
-			return config_error(err, errlen,
-			    "'%s': missing ']' after IPv6 address", s);
-		if (close[1] != ':')
-			return config_error(err, errlen,
-			    "'%s': expected ':port' after ']'", s);
-		if (close == s + 1)
-			return config_error(err, errlen,
-			    "'%s': empty address", s);
-		colon = close + 1;
-		hlen = (size_t)(close - s - 1);
-		s++;
-	} else if ((colon = strrchr(s, ':')) == NULL) {
-		if (!port_only_ok)
-			return config_error(err, errlen,
-			    "'%s': expected host:port", s);
-		if (!config_port_valid(s))
-			return config_error(err, errlen,
-			    "'%s': not a port from 1 to 65535", s);
-		*port = strdup(s);
-		return *port == NULL ? config_error(err, errlen,
-		    "out of memory") : 0;
-	} else {
-		hlen = (size_t)(colon - s);
-		if (hlen == 0 && !port_only_ok)
-			return config_error(err, errlen,
-			    "'%s': missing host before ':'", s);
+/* --auth-plugin: a plugin name, or websockify's module path to it. */
+static int
+config_auth_plugin(struct config *cfg, const char *arg, char *err,
+    size_t errlen)
+{
+	const char	*plugin;
+
+	plugin = strrchr(arg, '.');
+	plugin = plugin != NULL ? plugin + 1 : arg;
+	if (strcmp(plugin, "BasicHTTPAuth") == 0)
+		cfg->auth_plugin = CONFIG_AUTH_BASIC;
+	else if (strcmp(plugin, "ExpectOrigin") == 0)
+		cfg->auth_plugin = CONFIG_AUTH_ORIGIN;
+	else
+		return config_error(err, errlen, "--auth-plugin: '%s' is not "
+		    "supported (BasicHTTPAuth, ExpectOrigin)", arg);
+	return CONFIG_OK;
+}
+
+/* Rows start with name, kind and the field set; the rest as needed. */
+#define CONFIG_ROW(n, k, f) .name = (n), .kind = (k), .field = CONFIG_FIELD(f)
+
+static const struct config_opt config_opts[] = {
+	{ .name = "help", .letter = 'h', .kind = CONFIG_ASK_HELP,
+	  .help = "show this help and exit" },
+	{ .name = "version", .kind = CONFIG_ASK_VERSION,
+	  .help = "show the version and exit" },
+	{ CONFIG_ROW("verbose", CONFIG_COUNT, verbose), .letter = 'v',
+	  .help = "log debug lines" },
+	{ CONFIG_ROW("traffic", CONFIG_FLAG, traffic),
+	  .help = "log a character per frame (> to target, < to client)" },
+	{ CONFIG_ROW("run-once", CONFIG_FLAG, run_once),
+	  .help = "exit after the first WebSocket session ends" },
+	{ CONFIG_ROW("timeout", CONFIG_INT, timeout), .max = INT_MAX,
+	  .arg = "N", .help = "stop accepting N seconds after start" },
+	{ CONFIG_ROW("idle-timeout", CONFIG_INT, idle_timeout), .max = INT_MAX,
+	  .arg = "N", .help = "exit after N seconds with no session" },
+	{ CONFIG_ROW("heartbeat", CONFIG_INT, heartbeat), .max = 86400,
+	  .arg = "N", .help = "ping clients every N seconds; drop one that "
+	  "does\nnot answer within a further N seconds" },
+	{ CONFIG_ROW("send-timeout", CONFIG_INT, send_timeout), .min = 1,
+	  .max = 86400, .arg = "N", .help = "drop a client or target that "
+	  "takes no bytes\nfor N seconds while it is owed some (default: "
+	  CONFIG_STR(WSB_SEND_TIMEOUT_SEC) ")" },
+	{ CONFIG_ROW("prefer-ipv6", CONFIG_FLAG, prefer_ipv6), .letter = '6',
+	  .help = "prefer IPv6 addresses for the listen host" },
+	{ CONFIG_ROW("unix-target", CONFIG_PATH, unix_target), .arg = "FILE",
+	  .help = "connect to a Unix socket instead of a TCP target" },
+	{ CONFIG_ROW("workers", CONFIG_INT, workers), .min = 1,
+	  .max = WSB_MAX_WORKERS, .arg = "N",
+	  .help = "worker threads (default: number of CPUs)" },
+
+	{ CONFIG_ROW("cert", CONFIG_PATH, cert), .arg = "FILE",
+	  .implies = CONFIG_FIELD(cert_given),
+	  .help = "certificate chain, PEM, may hold the key (default:\n"
+	  CONFIG_DEFAULT_CERT ", used only if it exists)",
+	  .heading = "TLS (wss:// and ws:// share the port; the first byte "
+	  "tells them apart):" },
+	{ CONFIG_ROW("key", CONFIG_PATH, key), .arg = "FILE",
+	  .help = "private key, PEM, if not in --cert" },
+	{ CONFIG_ROW("key-password", CONFIG_STRING, key_password), .secret = 1,
+	  .arg = "PASS", .help = "password of the key (or "
+	  CONFIG_KEY_PASSWORD_ENV "\nin the environment)" },
+	{ CONFIG_ROW("key-password-file", CONFIG_SPECIAL, key_password),
+	  .handler = config_key_password_file, .arg = "FILE",
+	  .help = "the key's password is the first line of FILE" },
+	{ CONFIG_ROW("ssl-only", CONFIG_FLAG, ssl_only),
+	  .help = "refuse plain connections (400)" },
+	{ CONFIG_ROW("ssl-version", CONFIG_SPECIAL, ssl_min_version),
+	  .handler = config_ssl_version, .arg = "V",
+	  .help = "minimum TLS version: default (tlsv1_2), tlsv1_1,\n"
+	  "tlsv1_2, tlsv1_3" },
+	{ CONFIG_ROW("ssl-ciphers", CONFIG_STRING, ssl_ciphers), .arg = "LIST",
+	  .help = "OpenSSL cipher list for TLS 1.2 and older" },
+	{ CONFIG_ROW("verify-client", CONFIG_FLAG, verify_client),
+	  .help = "require a client certificate signed by a CA in\n"
+	  "--cafile, or else by one of the system's CAs" },
+	{ CONFIG_ROW("cafile", CONFIG_PATH, cafile), .arg = "FILE",
+	  .help = "CA certificates for --verify-client" },
+	{ CONFIG_ROW("ssl-target", CONFIG_FLAG, ssl_target),
+	  .help = "connect to the target over TLS, verified against the\n"
+	  "system CAs with SNI and a host-name check" },
+	{ CONFIG_ROW("ssl-target-cafile", CONFIG_PATH, ssl_target_cafile),
+	  .implies = CONFIG_FIELD(ssl_target), .arg = "FILE",
+	  .help = "CA certificates for the target instead" },
+	{ CONFIG_ROW("ssl-target-insecure", CONFIG_FLAG, ssl_target_insecure),
+	  .implies = CONFIG_FIELD(ssl_target),
+	  .help = "do not verify the target's certificate" },
+
+	{ CONFIG_ROW("web", CONFIG_PATH, web), .arg = "DIR",
+	  .help = "serve files from DIR on the same port (GET, HEAD)",
+	  .heading = "Web and auth:" },
+	{ CONFIG_ROW("file-only", CONFIG_FLAG, file_only),
+	  .help = "no directory listings (404 instead)" },
+	{ CONFIG_ROW("auth-plugin", CONFIG_SPECIAL, auth_plugin),
+	  .handler = config_auth_plugin, .arg = "P",
+	  .help = "BasicHTTPAuth or ExpectOrigin: guard the WebSocket" },
+	{ CONFIG_ROW("auth-source", CONFIG_STRING, auth_source), .secret = 1,
+	  .arg = "S", .help = "user:password (BasicHTTPAuth) or "
+	  "\"origin1 origin2\"\n(ExpectOrigin)" },
+	{ CONFIG_ROW("web-auth", CONFIG_FLAG, web_auth),
+	  .help = "the auth plugin guards the files too" },
+};
+
+/* The field of cfg at offset off (a row's field or implies). */
+static void *
+config_field(struct config *cfg, size_t off)
+{
+	return (char *)cfg + off;
+}
+
+/* The row getopt_long's value ch stands for (a row's letter, or
+ * CONFIG_LONG_BASE plus its index), or NULL. */
+static const struct config_opt *
+config_opt_find(int ch)
+{
+	size_t	 i;
+
+	if (ch >= CONFIG_LONG_BASE)
+		return (size_t)(ch - CONFIG_LONG_BASE) < NELEM(config_opts) ?
+		    &config_opts[ch - CONFIG_LONG_BASE] : NULL;
+	for (i = 0; i < NELEM(config_opts); i++)
+		if (ch != 0 && config_opts[i].letter == ch)
+			return &config_opts[i];
+	return NULL;
+}
+
+/* getopt_long's long table and short string, made from config_opts.
+ * Leading ':' reports a missing value as ':'; no '+', so options may
+ * follow the addresses, as websockify's optparse allows. */
+static void
+config_getopt_tables(struct option *lo, char *shorts)
+{
+	const struct config_opt	*o;
+	size_t			 i, n = 0;
+
+	shorts[n++] = ':';
+	for (i = 0; i < NELEM(config_opts); i++) {
+		o = &config_opts[i];
+		lo[i].name = o->name;
+		lo[i].has_arg = o->arg != NULL ? required_argument :
+		    no_argument;
+		lo[i].flag = NULL;
+		lo[i].val = o->letter != 0 ? o->letter :
+		    CONFIG_LONG_BASE + (int)i;
+		if (o->letter != 0) {
+			shorts[n++] = (char)o->letter;
+			if (o->arg != NULL)
+				shorts[n++] = ':';
+		}
 	}
-	if (!config_port_valid(colon + 1))
+	memset(&lo[i], 0, sizeof(lo[i]));
+	shorts[n] = '\0';
+}
+
+/* Apply one option and its value (NULL for none) to cfg. */
+static int
+config_apply(struct config *cfg, const struct config_opt *o,
+    const char *arg, char *err, size_t errlen)
+{
+	char	 name[64];
+
+	snprintf(name, sizeof(name), "--%s", o->name);
+	if (o->implies != 0)
+		*(int *)config_field(cfg, o->implies) = 1;
+	switch (o->kind) {
+	case CONFIG_FLAG:
+		*(int *)config_field(cfg, o->field) = 1;
+		return CONFIG_OK;
+	case CONFIG_COUNT:
+		(*(int *)config_field(cfg, o->field))++;
+		return CONFIG_OK;
+	case CONFIG_INT:
+		return config_number(name, arg, o->min, o->max,
+		    config_field(cfg, o->field), err, errlen);
+	case CONFIG_PATH:
+		if (*arg == '\0')
+			return config_error(err, errlen, "%s: empty path",
+			    name);
+		/* FALLTHROUGH */
+	case CONFIG_STRING:
+		return config_replace(config_field(cfg, o->field), arg,
+		    o->secret, err, errlen);
+	case CONFIG_SPECIAL:
+		return o->handler(cfg, arg, err, errlen);
+	case CONFIG_ASK_HELP:
+		return CONFIG_HELP;
+	case CONFIG_ASK_VERSION:
+		return CONFIG_VERSION;
+	}
+	return config_error(err, errlen, "%s: bad option table", name);
+}
+
+/* What getopt_long's ':' or '?' was about, in err. */
+static int
+config_getopt_error(int ch, char **argv, char *err, size_t errlen)
+{
+	const struct config_opt	*o = config_opt_find(optopt);
+
+	/* Only rows with a value can miss one.  '?' for a known option:
+	 * a long one given a value (a short one cannot be). */
+	if (ch == ':' && o != NULL)
 		return config_error(err, errlen,
-		    "'%s': '%s' is not a port from 1 to 65535", arg,
-		    colon + 1);
-	if (hlen > 0 && (*host = strndup(s, hlen)) == NULL)
-		return config_error(err, errlen, "out of memory");
-	if ((*port = strdup(colon + 1)) == NULL) {
-		free(*host);
-		*host = NULL;
-		return config_error(err, errlen, "out of memory");
-	}
-	return 0;
+		    "option '--%s' needs a value", o->name);
+	if (o != NULL)
+		return config_error(err, errlen,
+		    "option '--%s' takes no value", o->name);
+	if (optopt != 0)
+		return config_error(err, errlen, "unknown option '-%c'",
+		    optopt);
+	/* An unknown long option always consumes its argv element. */
+	return config_error(err, errlen, "unknown option '%s'",
+	    argv[optind - 1]);
 }
 
-/* Parse argv into cfg; see config.h for the return values. */
+/* The defaults that are not zero, before the options. */
+static void
+config_defaults(struct config *cfg)
+{
+	long	 ncpu;
+
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cfg->workers = ncpu < 1 ? 1 : ncpu > WSB_MAX_WORKERS ?
+	    WSB_MAX_WORKERS : (int)ncpu;
+	cfg->send_timeout = WSB_SEND_TIMEOUT_SEC;
+	cfg->ssl_min_version = CONFIG_TLS1_2;
+}
+
+/* After the options: what comes from elsewhere when they did not say. */
+static int
+config_finish(struct config *cfg, char *err, size_t errlen)
+{
+	const char	*env;
+
+	if (cfg->key_password == NULL &&
+	    (env = getenv(CONFIG_KEY_PASSWORD_ENV)) != NULL &&
+	    config_replace(&cfg->key_password, env, 1, err, errlen))
+		return CONFIG_ERROR;
+	if (cfg->cert == NULL &&
+	    config_replace(&cfg->cert, CONFIG_DEFAULT_CERT, 0, err, errlen))
+		return CONFIG_ERROR;
+	return CONFIG_OK;
+}
+
+/* Options that need or exclude each other. */
+static int
+config_check(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->auth_source != NULL && cfg->auth_plugin == CONFIG_AUTH_NONE)
+		return config_error(err, errlen,
+		    "--auth-source needs --auth-plugin");
+	if (cfg->auth_plugin != CONFIG_AUTH_NONE && cfg->auth_source == NULL)
+		return config_error(err, errlen,
+		    "--auth-plugin needs --auth-source");
+	/* auth.c takes at most 1024 base64 characters: 768 bytes. */
+	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
+	    strlen(cfg->auth_source) > 768)
+		return config_error(err, errlen, "--auth-source for "
+		    "BasicHTTPAuth is longer than 768 bytes");
+	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
+	    strchr(cfg->auth_source, ':') == NULL)
+		return config_error(err, errlen, "--auth-source for "
+		    "BasicHTTPAuth must be user:password");
+	if (cfg->web_auth && (cfg->web == NULL ||
+	    cfg->auth_plugin == CONFIG_AUTH_NONE))
+		return config_error(err, errlen,
+		    "--web-auth needs --web and --auth-plugin");
+	return CONFIG_OK;
+}
+
+/* The addresses: the listen address, then the target unless
+ * --unix-target.  pos holds the npos arguments left by getopt. */
+static int
+config_positionals(struct config *cfg, int npos, char **pos, char *err,
+    size_t errlen)
+{
+	if (npos < 1)
+		return config_error(err, errlen, "missing the listen port");
+	if (http_split_authority(pos[0], &cfg->listen_host,
+	    &cfg->listen_port, 1, err, errlen) == -1)
+		return CONFIG_ERROR;
+	if (cfg->unix_target != NULL) {
+		if (npos > 1)
+			return config_error(err, errlen, "a target address "
+			    "and --unix-target both given");
+		return CONFIG_OK;
+	}
+	if (npos < 2)
+		return config_error(err, errlen,
+		    "missing the target (target_addr:target_port)");
+	if (npos > 2)
+		return config_error(err, errlen, "unexpected argument '%s'",
+		    pos[2]);
+	if (http_split_authority(pos[1], &cfg->target_host,
+	    &cfg->target_port, 0, err, errlen) == -1)
+		return CONFIG_ERROR;
+	return CONFIG_OK;
+}
+
+/* Parse argv into cfg; see wsb_config.h for the return values. */
 int
 config_parse(int argc, char **argv, struct config *cfg, char *err,
     size_t errlen)
 {
-	const char	*plugin;
-	long		 ncpu;
-	int		 ch, npos;
+	struct option	 lo[NELEM(config_opts) + 1];
+	char		 shorts[2 + 2 * NELEM(config_opts)];
+	int		 ch, ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (errlen == 0)
 		return CONFIG_ERROR;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cfg->workers = ncpu < 1 ? 1 : ncpu > WSB_MAX_WORKERS ?
-	    WSB_MAX_WORKERS : (int)ncpu;
 	err[0] = '\0';
+	config_defaults(cfg);
+	config_getopt_tables(lo, shorts);
 
 	optind = 0;	/* glibc: full re-initialisation, parse again */
 	opterr = 0;
-	/* Leading ':' reports a missing value as ':'; no '+', so options
-	 * may follow the addresses, as websockify's optparse allows. */
-	while ((ch = getopt_long(argc, argv, ":hv6", config_options,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			return CONFIG_HELP;
-		case OPT_VERSION:
-			return CONFIG_VERSION;
-		case 'v':
-			cfg->verbose++;
-			break;
-		case OPT_TRAFFIC:
-			cfg->traffic = 1;
-			break;
-		case OPT_RUN_ONCE:
-			cfg->run_once = 1;
-			break;
-		case OPT_TIMEOUT:
-			if (config_number("--timeout", optarg, 0, INT_MAX,
-			    &cfg->timeout, err, errlen) == CONFIG_ERROR)
-				goto fail;
-			break;
-		case OPT_IDLE_TIMEOUT:
-			if (config_number("--idle-timeout", optarg, 0, INT_MAX,
-			    &cfg->idle_timeout, err, errlen) == CONFIG_ERROR)
-				goto fail;
-			break;
-		case OPT_HEARTBEAT:
-			if (config_number("--heartbeat", optarg, 0, 86400,
-			    &cfg->heartbeat, err, errlen) == CONFIG_ERROR)
-				goto fail;
-			break;
-		case '6':
-			cfg->prefer_ipv6 = 1;
-			break;
-		case OPT_UNIX_TARGET:
-			free(cfg->unix_target);
-			if ((cfg->unix_target = strdup(optarg)) == NULL) {
-				config_error(err, errlen, "out of memory");
-				goto fail;
-			}
-			break;
-		case OPT_WORKERS:
-			if (config_number("--workers", optarg, 1,
-			    WSB_MAX_WORKERS, &cfg->workers, err, errlen) ==
-			    CONFIG_ERROR)
-				goto fail;
-			break;
-		case OPT_CERT:
-			cfg->cert_given = 1;
-			if (config_strdup(&cfg->cert, optarg, err, errlen))
-				goto fail;
-			break;
-		case OPT_KEY:
-			if (config_strdup(&cfg->key, optarg, err, errlen))
-				goto fail;
-			break;
-		case OPT_KEY_PASSWORD:
-			if (config_strdup(&cfg->key_password, optarg, err,
-			    errlen))
-				goto fail;
-			break;
-		case OPT_KEY_PASSWORD_FILE:
-			if (config_read_password(optarg, &cfg->key_password,
-			    err, errlen))
-				goto fail;
-			break;
-		case OPT_SSL_ONLY:
-			cfg->ssl_only = 1;
-			break;
-		case OPT_SSL_VERSION:
-			if (strcmp(optarg, "default") == 0 ||
-			    strcmp(optarg, "tlsv1_2") == 0)
-				cfg->ssl_min_version = CONFIG_TLS1_2;
-			else if (strcmp(optarg, "tlsv1_1") == 0)
-				cfg->ssl_min_version = CONFIG_TLS1_1;
-			else if (strcmp(optarg, "tlsv1_3") == 0)
-				cfg->ssl_min_version = CONFIG_TLS1_3;
-			else {
-				config_error(err, errlen, "--ssl-version: "
-				    "'%s' is not one of default, tlsv1_1, "
-				    "tlsv1_2, tlsv1_3", optarg);
-				goto fail;
-			}
-			break;
-		case OPT_SSL_CIPHERS:
-			if (config_strdup(&cfg->ssl_ciphers, optarg, err,
-			    errlen))
-				goto fail;
-			break;
-		case OPT_VERIFY_CLIENT:
-			cfg->verify_client = 1;
-			break;
-		case OPT_CAFILE:
-			if (config_strdup(&cfg->cafile, optarg, err, errlen))
-				goto fail;
-			break;
-		case OPT_SSL_TARGET:
-			cfg->ssl_target = 1;
-			break;
-		case OPT_SSL_TARGET_INSECURE:
-			cfg->ssl_target = 1;
-			cfg->ssl_target_insecure = 1;
-			break;
-		case OPT_SSL_TARGET_CAFILE:
-			cfg->ssl_target = 1;
-			if (config_strdup(&cfg->ssl_target_cafile, optarg,
-			    err, errlen))
-				goto fail;
-			break;
-		case OPT_WEB:
-			if (config_strdup(&cfg->web, optarg, err, errlen))
-				goto fail;
-			break;
-		case OPT_FILE_ONLY:
-			cfg->file_only = 1;
-			break;
-		case OPT_WEB_AUTH:
-			cfg->web_auth = 1;
-			break;
-		case OPT_AUTH_PLUGIN:
-			/* websockify also takes the module path. */
-			plugin = strrchr(optarg, '.');
-			plugin = plugin != NULL ? plugin + 1 : optarg;
-			if (strcmp(plugin, "BasicHTTPAuth") == 0)
-				cfg->auth_plugin = CONFIG_AUTH_BASIC;
-			else if (strcmp(plugin, "ExpectOrigin") == 0)
-				cfg->auth_plugin = CONFIG_AUTH_ORIGIN;
-			else {
-				config_error(err, errlen, "--auth-plugin: "
-				    "'%s' is not supported (BasicHTTPAuth, "
-				    "ExpectOrigin)", optarg);
-				goto fail;
-			}
-			break;
-		case OPT_AUTH_SOURCE:
-			if (config_strdup(&cfg->auth_source, optarg, err,
-			    errlen))
-				goto fail;
-			break;
-		case ':':
-			config_error(err, errlen, "option '%s' needs a value",
-			    argv[optind - 1]);
-			goto fail;
-		default:
-			if (optopt != 0 && optopt < 256 && argv[optind - 1]
-			    [1] != '-')
-				config_error(err, errlen,
-				    "unknown option '-%c'", optopt);
-			else
-				config_error(err, errlen,
-				    "unknown option '%s'", argv[optind - 1]);
-			goto fail;
+	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+		if (ch == ':' || ch == '?') {
+			ret = config_getopt_error(ch, argv, err, errlen);
+			goto done;
 		}
+		ret = config_apply(cfg, config_opt_find(ch), optarg, err,
+		    errlen);
+		if (ret != CONFIG_OK)
+			goto done;	/* an error, or --help, --version */
 	}
-
-	if (cfg->key_password == NULL &&
-	    getenv(CONFIG_KEY_PASSWORD_ENV) != NULL &&
-	    config_strdup(&cfg->key_password,
-	    getenv(CONFIG_KEY_PASSWORD_ENV), err, errlen))
-		goto fail;
-	if (cfg->cert == NULL &&
-	    config_strdup(&cfg->cert, CONFIG_DEFAULT_CERT, err, errlen))
-		goto fail;
-	if (cfg->ssl_min_version == 0)
-		cfg->ssl_min_version = CONFIG_TLS1_2;
-	if (cfg->auth_source != NULL && cfg->auth_plugin == CONFIG_AUTH_NONE) {
-		config_error(err, errlen, "--auth-source needs --auth-plugin");
-		goto fail;
-	}
-	if (cfg->auth_plugin != CONFIG_AUTH_NONE && cfg->auth_source == NULL) {
-		config_error(err, errlen, "--auth-plugin needs --auth-source");
-		goto fail;
-	}
-	/* auth.c takes at most 1024 base64 characters: 768 bytes. */
-	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
-	    strlen(cfg->auth_source) > 768) {
-		config_error(err, errlen, "--auth-source for BasicHTTPAuth "
-		    "is longer than 768 bytes");
-		goto fail;
-	}
-	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
-	    strchr(cfg->auth_source, ':') == NULL) {
-		config_error(err, errlen, "--auth-source for BasicHTTPAuth "
-		    "must be user:password");
-		goto fail;
-	}
-	if (cfg->web_auth && (cfg->web == NULL ||
-	    cfg->auth_plugin == CONFIG_AUTH_NONE)) {
-		config_error(err, errlen,
-		    "--web-auth needs --web and --auth-plugin");
-		goto fail;
-	}
-	if (cfg->verify_client && cfg->cafile == NULL) {
-		config_error(err, errlen, "--verify-client needs --cafile");
-		goto fail;
-	}
-
-	npos = argc - optind;
-	if (npos < 1) {
-		config_error(err, errlen, "missing the listen port");
-		goto fail;
-	}
-	if (config_split_hostport(argv[optind], &cfg->listen_host,
-	    &cfg->listen_port, 1, err, errlen) == -1)
-		goto fail;
-	if (cfg->unix_target != NULL) {
-		if (npos > 1) {
-			config_error(err, errlen, "a target address and "
-			    "--unix-target both given");
-			goto fail;
-		}
-	} else {
-		if (npos < 2) {
-			config_error(err, errlen,
-			    "missing the target (target_addr:target_port)");
-			goto fail;
-		}
-		if (npos > 2) {
-			config_error(err, errlen,
-			    "unexpected argument '%s'", argv[optind + 2]);
-			goto fail;
-		}
-		if (config_split_hostport(argv[optind + 1], &cfg->target_host,
-		    &cfg->target_port, 0, err, errlen) == -1)
-			goto fail;
-	}
+	if ((ret = config_finish(cfg, err, errlen)) != CONFIG_OK ||
+	    (ret = config_check(cfg, err, errlen)) != CONFIG_OK ||
+	    (ret = config_positionals(cfg, argc - optind, argv + optind, err,
+	    errlen)) != CONFIG_OK)
+		goto done;
 	return CONFIG_OK;
 
-fail:
+done:
 	config_free(cfg);
-	return CONFIG_ERROR;
+	return ret;
 }
 
-/* Release what config_parse allocated. */
+/* Release what config_parse allocated; every pointer left NULL. */
 void
 config_free(struct config *cfg)
 {
+	const struct config_opt	*o;
+	char			**p;
+	size_t			 i;
+
+	for (i = 0; i < NELEM(config_opts); i++) {
+		o = &config_opts[i];
+		if (o->kind != CONFIG_STRING && o->kind != CONFIG_PATH)
+			continue;
+		p = config_field(cfg, o->field);
+		if (*p != NULL && o->secret)
+			explicit_bzero(*p, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
 	free(cfg->listen_host);
 	free(cfg->listen_port);
 	free(cfg->target_host);
 	free(cfg->target_port);
-	free(cfg->unix_target);
-	free(cfg->cert);
-	free(cfg->key);
-	if (cfg->key_password != NULL)
-		explicit_bzero(cfg->key_password, strlen(cfg->key_password));
-	free(cfg->key_password);
-	free(cfg->ssl_ciphers);
-	free(cfg->cafile);
-	free(cfg->ssl_target_cafile);
-	free(cfg->web);
-	if (cfg->auth_source != NULL)
-		explicit_bzero(cfg->auth_source, strlen(cfg->auth_source));
-	free(cfg->auth_source);
-	cfg->web = cfg->auth_source = NULL;
 	cfg->listen_host = cfg->listen_port = NULL;
-	cfg->target_host = cfg->target_port = cfg->unix_target = NULL;
-	cfg->cert = cfg->key = cfg->key_password = cfg->ssl_ciphers = NULL;
-	cfg->cafile = cfg->ssl_target_cafile = NULL;
+	cfg->target_host = cfg->target_port = NULL;
 }
 
-/* The one-line usage, as websockify prints it. */
+/* The usage lines, as websockify prints them. */
 const char *
 config_usage(void)
 {
@@ -507,75 +530,62 @@ config_usage(void)
 	    "[source_addr:]source_port\n";
 }
 
-/* The --help text: every option. */
+/* One option's lines of --help: names and value, then the description
+ * at the column (two spaces further when the names are longer). */
+static void
+config_help_row(FILE *f, const struct config_opt *o)
+{
+	char		 left[64];
+	const char	*s, *nl;
+
+	if (o->heading != NULL)
+		fprintf(f, "\n%s\n", o->heading);
+	if (o->letter != 0)
+		snprintf(left, sizeof(left), "  -%c, --%s", o->letter,
+		    o->name);
+	else
+		snprintf(left, sizeof(left), "      --%s", o->name);
+	if (o->arg != NULL)
+		snprintf(left + strlen(left), sizeof(left) - strlen(left),
+		    " %s", o->arg);
+	fprintf(f, "%-*s  ", CONFIG_HELP_COLUMN - 2, left);
+	for (s = o->help; (nl = strchr(s, '\n')) != NULL; s = nl + 1)
+		fprintf(f, "%.*s\n%*s", (int)(nl - s), s, CONFIG_HELP_COLUMN,
+		    "");
+	fprintf(f, "%s\n", s);
+}
+
+/* The --help text, made once from config_opts.  What does not fit in
+ * the buffer is cut (a test notices). */
 const char *
 config_help(void)
 {
-	return
-	    "wsbridge: a WebSocket-to-TCP bridge, compatible with websockify\n"
-	    "\n"
-	    "usage: wsbridge [options] [source_addr:]source_port "
-	    "target_addr:target_port\n"
-	    "\n"
-	    "Addresses are host:port or [IPv6]:port; a bare source port "
-	    "listens on\nevery local IPv4 and IPv6 address.\n"
-	    "\n"
-	    "options:\n"
-	    "  -h, --help            show this help and exit\n"
-	    "      --version         show the version and exit\n"
-	    "  -v, --verbose         log debug lines\n"
-	    "      --traffic         log a character per frame "
-	    "(> to target, < to client)\n"
-	    "      --run-once        exit after the first WebSocket "
-	    "session ends\n"
-	    "      --timeout N       stop accepting N seconds after start\n"
-	    "      --idle-timeout N  exit after N seconds with no session\n"
-	    "      --heartbeat N     ping clients every N seconds; drop one "
-	    "that does\n"
-	    "                        not answer within a further N seconds\n"
-	    "  -6, --prefer-ipv6     prefer IPv6 addresses for the listen "
-	    "host\n"
-	    "      --unix-target FILE  connect to a Unix socket instead of "
-	    "a TCP target\n"
-	    "      --workers N       worker threads (default: number of "
-	    "CPUs)\n"
-	    "\nTLS (wss:// and ws:// share the port; the first byte tells "
-	    "them apart):\n"
-	    "      --cert FILE       certificate chain, PEM, may hold the key "
-	    "(default:\n"
-	    "                        self.pem, used only if it exists)\n"
-	    "      --key FILE        private key, PEM, if not in --cert\n"
-	    "      --key-password PASS  password of the key (also "
-	    "--key-password-file\n"
-	    "                        FILE, or WSBRIDGE_KEY_PASSWORD in the "
-	    "environment)\n"
-	    "      --ssl-only        refuse plain connections (400)\n"
-	    "      --ssl-version V   minimum TLS version: default (tlsv1_2), "
-	    "tlsv1_1,\n"
-	    "                        tlsv1_2, tlsv1_3\n"
-	    "      --ssl-ciphers LIST  OpenSSL cipher list for TLS 1.2 and "
-	    "older\n"
-	    "      --verify-client   require a client certificate signed by "
-	    "--cafile\n"
-	    "      --cafile FILE     CA certificates for --verify-client\n"
-	    "      --ssl-target      connect to the target over TLS, "
-	    "verified against the\n"
-	    "                        system CAs with SNI and a host-name "
-	    "check\n"
-	    "      --ssl-target-cafile FILE  CA certificates for the "
-	    "target instead\n"
-	    "      --ssl-target-insecure  do not verify the target's "
-	    "certificate\n"
-	    "\nWeb and auth:\n"
-	    "      --web DIR         serve files from DIR on the same port "
-	    "(GET, HEAD)\n"
-	    "      --file-only       no directory listings (404 instead)\n"
-	    "      --auth-plugin P   BasicHTTPAuth or ExpectOrigin: guard "
-	    "the WebSocket\n"
-	    "      --auth-source S   user:password (BasicHTTPAuth) or "
-	    "\"origin1 origin2\"\n"
-	    "                        (ExpectOrigin)\n"
-	    "      --web-auth        the auth plugin guards the files too\n"
-	    "\nSIGHUP reloads the certificate, key and CA files; live "
-	    "sessions go on.\n";
+	static char	 buf[CONFIG_HELP_SIZE];
+	FILE		*f;
+	size_t		 i;
+
+	if (buf[0] != '\0')
+		return buf;
+	/* One byte short: the last one stays NUL, whatever is written. */
+	if ((f = fmemopen(buf, sizeof(buf) - 1, "w")) == NULL)
+		return config_usage();
+	fprintf(f, "wsbridge: a WebSocket-to-TCP bridge, compatible with "
+	    "websockify\n\n%s\nAddresses are host:port or [IPv6]:port; a "
+	    "bare source port listens on\nevery local IPv4 and IPv6 "
+	    "address.  Options may follow the addresses.\n\noptions:\n",
+	    config_usage());
+	for (i = 0; i < NELEM(config_opts); i++)
+		config_help_row(f, &config_opts[i]);
+	fputs("\nSIGHUP reloads the certificate, key and CA files; live "
+	    "sessions go on.\n", f);
+	fclose(f);
+	return buf;
+}
+
+/* The long name of option i, for tests that hold --help and the man
+ * page to the table. */
+const char *
+config_option_name(size_t i)
+{
+	return i < NELEM(config_opts) ? config_opts[i].name : NULL;
 }

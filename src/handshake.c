@@ -1,7 +1,6 @@
 /* RFC 6455 section 4.2 server handshake: checks and the 101 (pure). */
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -9,59 +8,75 @@
 #include "handshake.h"
 
 #define HANDSHAKE_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define HANDSHAKE_KEY_B64_LEN 24	/* base64 of 16 bytes */
+#define HANDSHAKE_KEY_BYTES 16	/* a key is base64 of 16 bytes */
+#define HANDSHAKE_PROTOCOL "binary"	/* the one subprotocol spoken */
 
+static size_t handshake_count(const struct http_request *, const char *);
 static int handshake_any_has_token(const struct http_request *,
     const char *, const char *);
+static int handshake_offers(const struct http_request *, const char *);
 static int handshake_key_valid(const char *, size_t);
 static int handshake_fail(struct handshake_result *, int, const char *);
-static int handshake_has_header(const struct http_request *, const char *);
+static int handshake_check_version(const struct http_request *,
+    struct handshake_result *);
+static int handshake_check_protocol(const struct http_request *,
+    struct handshake_result *);
 
-/* Whether any header named name lists token (headers may repeat). */
+/* How many header lines are named name (any case, RFC 9110 5.1). */
+static size_t
+handshake_count(const struct http_request *req, const char *name)
+{
+	size_t	 i = 0, n = 0, len;
+
+	while (http_header_next(req, name, &i, &len) != NULL)
+		n++;
+	return n;
+}
+
+/* Whether any header named name lists token, in any case: Upgrade and
+ * Connection tokens are ASCII case-insensitive (RFC 6455 4.2.1 items 3
+ * and 4, RFC 9110 7.6.1 and 7.8).  Headers may repeat. */
 static int
 handshake_any_has_token(const struct http_request *req, const char *name,
     const char *token)
 {
-	size_t	 i, n = strlen(name);
+	const char	*v;
+	size_t		 i = 0, len;
 
-	for (i = 0; i < req->num_headers; i++) {
-		const struct http_header *h = &req->headers[i];
-		if (h->name_len == n && strncasecmp(h->name, name, n) == 0 &&
-		    http_list_has_token(h->value, h->value_len, token))
+	while ((v = http_header_next(req, name, &i, &len)) != NULL)
+		if (http_list_has_token(v, len, token))
 			return 1;
+	return 0;
+}
+
+/* Whether the Sec-WebSocket-Protocol lines, taken as one comma list
+ * (RFC 9110 5.3), offer protocol byte for byte: subprotocol names are
+ * case-sensitive (RFC 6455 4.1, 11.3.4; RFC 7936). */
+static int
+handshake_offers(const struct http_request *req, const char *protocol)
+{
+	const char	*v, *p, *item;
+	size_t		 i = 0, len, ilen, plen = strlen(protocol);
+
+	while ((v = http_header_next(req, "Sec-WebSocket-Protocol", &i,
+	    &len)) != NULL) {
+		p = v;
+		while (http_list_next(&p, v + len, &item, &ilen))
+			if (ilen == plen && memcmp(item, protocol, plen) == 0)
+				return 1;
 	}
 	return 0;
 }
 
-/* Whether any header named name is present. */
-static int
-handshake_has_header(const struct http_request *req, const char *name)
-{
-	size_t	 len;
-
-	return http_header_get(req, name, &len) != NULL;
-}
-
-/* A key must be base64 that decodes to exactly 16 bytes (4.2.1 item 5). */
+/* A key, as sent (the parser trimmed the blanks around it), must be
+ * base64 of exactly 16 bytes (RFC 6455 4.2.1 item 5, 11.3.1). */
 static int
 handshake_key_valid(const char *key, size_t len)
 {
-	unsigned char	 in[HANDSHAKE_KEY_B64_LEN + 1];
-	unsigned char	 out[HANDSHAKE_KEY_B64_LEN];
-	int		 n;
+	unsigned char	 out[HANDSHAKE_KEY_BYTES];
 
-	if (len != HANDSHAKE_KEY_B64_LEN || key[22] != '=' || key[23] != '=')
-		return 0;
-	/* EVP_DecodeBlock takes '=' anywhere; only the last two may be. */
-	if (strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789+/") < 22)
-		return 0;
-	memcpy(in, key, len);
-	in[len] = '\0';
-	/* EVP_DecodeBlock refuses bad characters and counts padding as
-	 * zero bytes: 24 characters give 18, two of them padding. */
-	n = EVP_DecodeBlock(out, in, (int)len);
-	return n == 18;
+	return http_base64_decode(key, len, out, sizeof(out)) ==
+	    HANDSHAKE_KEY_BYTES;
 }
 
 /* Record a failure. */
@@ -73,6 +88,46 @@ handshake_fail(struct handshake_result *res, int status, const char *reason)
 	return status;
 }
 
+/* Sec-WebSocket-Version: one line, exactly "13" (RFC 6455 4.2.1 item 6,
+ * 11.3.5); another value gets 426 naming the version spoken (4.2.2). */
+static int
+handshake_check_version(const struct http_request *req,
+    struct handshake_result *res)
+{
+	const char	*ver;
+	size_t		 len;
+
+	res->extra_headers = "Sec-WebSocket-Version: 13\r\n";
+	if ((ver = http_header_get(req, "Sec-WebSocket-Version", &len)) ==
+	    NULL)
+		return handshake_fail(res, 400,
+		    "missing Sec-WebSocket-Version header");
+	if (handshake_count(req, "Sec-WebSocket-Version") > 1)
+		return handshake_fail(res, 400,
+		    "more than one Sec-WebSocket-Version header");
+	if (len != 2 || memcmp(ver, "13", 2) != 0)
+		return handshake_fail(res, 426,
+		    "unsupported WebSocket version (need 13)");
+	res->extra_headers = NULL;
+	return 0;
+}
+
+/* Sec-WebSocket-Protocol: absent, or offering "binary" exactly, which is
+ * echoed as offered (4.2.2 step 5.4).  websockify refuses a request
+ * that offers only others, and so does this bridge. */
+static int
+handshake_check_protocol(const struct http_request *req,
+    struct handshake_result *res)
+{
+	if (handshake_count(req, "Sec-WebSocket-Protocol") == 0)
+		return 0;
+	if (!handshake_offers(req, HANDSHAKE_PROTOCOL))
+		return handshake_fail(res, 400,
+		    "unsupported subprotocol: only 'binary' is supported");
+	res->protocol = HANDSHAKE_PROTOCOL;
+	return 0;
+}
+
 /* Whether this is a request to upgrade to WebSocket at all. */
 int
 handshake_is_upgrade(const struct http_request *req)
@@ -80,16 +135,15 @@ handshake_is_upgrade(const struct http_request *req)
 	return handshake_any_has_token(req, "Upgrade", "websocket");
 }
 
-/* Validate an upgrade request; see handshake.h. */
+/* Validate an upgrade request; see handshake.h for the rules. */
 int
 handshake_check(const struct http_request *req, struct handshake_result *res)
 {
-	const char	*key, *ver;
-	size_t		 key_len, ver_len, i;
-	int		 offered = 0;
+	const char	*key;
+	size_t		 key_len, hosts;
 
 	memset(res, 0, sizeof(*res));
-	if (req->method_len != 3 || memcmp(req->method, "GET", 3) != 0) {
+	if (!http_method_is(req, "GET")) {
 		res->extra_headers = "Allow: GET\r\n";
 		return handshake_fail(res, 405,
 		    "WebSocket handshake must use GET");
@@ -97,47 +151,29 @@ handshake_check(const struct http_request *req, struct handshake_result *res)
 	if (req->minor_version < 1)
 		return handshake_fail(res, 400,
 		    "WebSocket handshake needs HTTP/1.1");
-	if (!handshake_has_header(req, "Host"))
-		return handshake_fail(res, 400, "missing Host header");
+	if ((hosts = handshake_count(req, "Host")) != 1)
+		return handshake_fail(res, 400, hosts == 0 ?
+		    "missing Host header" : "more than one Host header");
 	if (!handshake_is_upgrade(req))
 		return handshake_fail(res, 400,
 		    "missing or bad Upgrade header (need websocket)");
 	if (!handshake_any_has_token(req, "Connection", "upgrade"))
 		return handshake_fail(res, 400,
 		    "Connection header does not list upgrade");
-	ver = http_header_get(req, "Sec-WebSocket-Version", &ver_len);
-	if (ver == NULL) {
-		res->extra_headers = "Sec-WebSocket-Version: 13\r\n";
-		return handshake_fail(res, 400,
-		    "missing Sec-WebSocket-Version header");
-	}
-	if (ver_len != 2 || memcmp(ver, "13", 2) != 0) {
-		res->extra_headers = "Sec-WebSocket-Version: 13\r\n";
-		return handshake_fail(res, 426,
-		    "unsupported WebSocket version (need 13)");
-	}
-	key = http_header_get(req, "Sec-WebSocket-Key", &key_len);
-	if (key == NULL)
+	if (handshake_check_version(req, res) != 0)
+		return res->status;
+	if ((key = http_header_get(req, "Sec-WebSocket-Key", &key_len)) ==
+	    NULL)
 		return handshake_fail(res, 400,
 		    "missing Sec-WebSocket-Key header");
+	if (handshake_count(req, "Sec-WebSocket-Key") > 1)
+		return handshake_fail(res, 400,
+		    "more than one Sec-WebSocket-Key header");
 	if (!handshake_key_valid(key, key_len))
 		return handshake_fail(res, 400,
 		    "Sec-WebSocket-Key is not base64 of 16 bytes");
-
-	for (i = 0; i < req->num_headers; i++) {
-		const struct http_header *h = &req->headers[i];
-		if (h->name_len == 22 &&
-		    strncasecmp(h->name, "Sec-WebSocket-Protocol", 22) == 0)
-			offered = 1;
-	}
-	if (offered) {
-		if (!handshake_any_has_token(req, "Sec-WebSocket-Protocol",
-		    "binary"))
-			return handshake_fail(res, 400,
-			    "unsupported subprotocol: only 'binary' is "
-			    "supported");
-		res->protocol = "binary";
-	}
+	if (handshake_check_protocol(req, res) != 0)
+		return res->status;
 	if (handshake_accept_key(key, key_len, res->accept) == -1)
 		return handshake_fail(res, 500, "cannot compute accept key");
 	res->status = 101;

@@ -1,6 +1,15 @@
 /* HTTP/1.1 request-head parser and response helpers (pure, no I/O).
  * Contract as picohttpparser: bytes consumed, -2 need more, -1 bad. */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -8,6 +17,8 @@
 
 static int http_is_tchar(unsigned char);
 static const char *http_line_end(const char *, const char *, size_t *);
+static int http_hexval(int);
+static int http_base64_val(unsigned char);
 
 /* RFC 9110 5.6.2 token characters. */
 static int
@@ -126,22 +137,43 @@ incomplete:
 	return -2;
 }
 
-/* Look up a header by name, case-insensitively; first one wins. */
-const char *
-http_header_get(const struct http_request *req, const char *name,
-    size_t *len)
+/* Whether the method is exactly method (case-sensitive). */
+int
+http_method_is(const struct http_request *req, const char *method)
 {
-	size_t	 i, n = strlen(name);
+	size_t	 n = strlen(method);
 
-	for (i = 0; i < req->num_headers; i++) {
-		const struct http_header *h = &req->headers[i];
+	return req->method_len == n && memcmp(req->method, method, n) == 0;
+}
+
+/* The next header named name at or after index *i, case-insensitively. */
+const char *
+http_header_next(const struct http_request *req, const char *name,
+    size_t *i, size_t *len)
+{
+	const struct http_header	*h;
+	size_t				 n = strlen(name);
+
+	for (; *i < req->num_headers; (*i)++) {
+		h = &req->headers[*i];
 		if (h->name_len == n && strncasecmp(h->name, name, n) == 0) {
+			(*i)++;
 			*len = h->value_len;
 			return h->value;
 		}
 	}
 	*len = 0;
 	return NULL;
+}
+
+/* Look up a header by name, case-insensitively; first one wins. */
+const char *
+http_header_get(const struct http_request *req, const char *name,
+    size_t *len)
+{
+	size_t	 i = 0;
+
+	return http_header_next(req, name, &i, len);
 }
 
 /* The next item of a comma-separated header list, blanks trimmed: 1 with
@@ -262,7 +294,7 @@ http_format_error(char *out, size_t outlen, int status,
 }
 
 /* Value of a hex digit, or -1. */
-int
+static int
 http_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -273,15 +305,54 @@ http_hexval(int c)
 	return -1;
 }
 
+/* Percent-decode into a C string; see http.h for the return values. */
+int
+http_percent_decode(const char *src, size_t len, char *dst, size_t dstlen,
+    int flags)
+{
+	size_t	 i, o = 0;
+	int	 c, hi, lo, ret;
+
+	if (dstlen == 0)
+		return -2;
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)src[i];
+		if (c == '%') {
+			if (len - i < 3 || (hi = http_hexval(src[i + 1])) < 0 ||
+			    (lo = http_hexval(src[i + 2])) < 0) {
+				ret = -1;
+				goto fail;
+			}
+			c = hi << 4 | lo;
+			i += 2;
+		} else if (c == '+' && (flags & HTTP_PCT_PLUS))
+			c = ' ';
+		if (c == 0) {
+			ret = -3;
+			goto fail;
+		}
+		if (o + 1 >= dstlen || o >= INT_MAX) {
+			ret = -2;
+			goto fail;
+		}
+		dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+	return (int)o;
+
+fail:
+	dst[o] = '\0';
+	return ret;
+}
+
 /* Find name=value in the query string of path and percent-decode it
- * ('+' is a space, as in forms).  A value holding NUL is refused. */
+ * ('+' is a space, as in forms). */
 int
 http_query_param(const char *path, size_t path_len, const char *name,
     char *out, size_t outlen)
 {
 	const char	*p, *end = path + path_len, *item, *eq;
-	size_t		 nlen = strlen(name), o;
-	int		 hi, lo;
+	size_t		 nlen = strlen(name);
 
 	if (outlen == 0 || (p = memchr(path, '?', path_len)) == NULL)
 		return -1;
@@ -293,24 +364,9 @@ http_query_param(const char *path, size_t path_len, const char *name,
 		eq = memchr(item, '=', (size_t)(p - item));
 		if (eq != NULL && (size_t)(eq - item) == nlen &&
 		    memcmp(item, name, nlen) == 0) {
-			o = 0;
-			for (eq++; eq < p; eq++) {
-				int c = (unsigned char)*eq;
-				if (c == '%') {
-					if (p - eq < 3 ||
-					    (hi = http_hexval(eq[1])) < 0 ||
-					    (lo = http_hexval(eq[2])) < 0)
-						return -1;
-					c = hi << 4 | lo;
-					eq += 2;
-				} else if (c == '+')
-					c = ' ';
-				if (c == 0 || o + 1 >= outlen)
-					return -1;
-				out[o++] = (char)c;
-			}
-			out[o] = '\0';
-			return 0;
+			eq++;
+			return http_percent_decode(eq, (size_t)(p - eq), out,
+			    outlen, HTTP_PCT_PLUS) < 0 ? -1 : 0;
 		}
 		if (p < end && *p == '#')
 			break;
@@ -318,4 +374,177 @@ http_query_param(const char *path, size_t path_len, const char *name,
 			p++;
 	}
 	return -1;
+}
+
+/* Value of a base64 digit (RFC 4648 table 1), or -1. */
+static int
+http_base64_val(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Decode strict base64; see http.h.  Written here, not with
+ * EVP_DecodeBlock, which takes '=' anywhere, skips blanks and needs a
+ * NUL-terminated copy. */
+int
+http_base64_decode(const char *src, size_t len, unsigned char *dst,
+    size_t dstlen)
+{
+	size_t		 i, j, o = 0, pad = 0, total;
+	unsigned long	 acc;
+	int		 v;
+
+	if (len % 4 != 0 || len / 4 > INT_MAX / 3)
+		return -1;
+	if (len > 0 && src[len - 1] == '=')
+		pad = src[len - 2] == '=' ? 2 : 1;
+	total = len / 4 * 3 - pad;
+	if (total > dstlen)
+		return -1;
+	for (i = 0; i < len; i += 4) {
+		acc = 0;
+		for (j = 0; j < 4; j++) {
+			/* The padding, known to be '=', counts as zero. */
+			if (i + j >= len - pad)
+				v = 0;
+			else if ((v = http_base64_val(
+			    (unsigned char)src[i + j])) < 0)
+				return -1;
+			acc = acc << 6 | (unsigned long)v;
+		}
+		for (j = 0; j < 3 && o < total; j++)
+			dst[o++] = (unsigned char)(acc >> (16 - 8 * j));
+	}
+	return (int)total;
+}
+
+/* host:port, bracketing an IPv6 literal. */
+int
+http_format_authority(char *buf, size_t len, const char *host,
+    const char *port)
+{
+	int	 v6 = strchr(host, ':') != NULL;
+
+	return snprintf(buf, len, "%s%s%s:%s", v6 ? "[" : "", host,
+	    v6 ? "]" : "", port);
+}
+
+/* A socket address as numeric text; see http.h. */
+int
+http_format_sockaddr(char *buf, size_t len, const struct sockaddr *sa)
+{
+	const struct sockaddr_in	*sin;
+	const struct sockaddr_in6	*sin6;
+	char				 addr[INET6_ADDRSTRLEN], port[8];
+
+	switch (sa->sa_family) {
+	case AF_INET:
+		sin = (const struct sockaddr_in *)(const void *)sa;
+		if (inet_ntop(AF_INET, &sin->sin_addr, addr,
+		    sizeof(addr)) == NULL)
+			break;
+		snprintf(port, sizeof(port), "%u", ntohs(sin->sin_port));
+		return http_format_authority(buf, len, addr, port);
+	case AF_INET6:
+		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
+		if (inet_ntop(AF_INET6, &sin6->sin6_addr, addr,
+		    sizeof(addr)) == NULL)
+			break;
+		snprintf(port, sizeof(port), "%u", ntohs(sin6->sin6_port));
+		return http_format_authority(buf, len, addr, port);
+	}
+	return snprintf(buf, len, "unix");
+}
+
+/* A port is a decimal number from 1 to 65535. */
+static int
+http_port_valid(const char *s)
+{
+	char	*end;
+	long	 v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return *end == '\0' && errno == 0 && v >= 1 && v <= 65535;
+}
+
+/* Format an error for http_split_authority(): -1 always. */
+static int
+http_split_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
+ * Split "host:port", "[v6]:port" or (port_only_ok) a bare "port" into
+ * malloc'd strings; *host is NULL for a bare port.  An unbracketed
+ * address with several colons splits at the last one, as websockify's
+ * rsplit does.  0 or -1 with err set.
+ */
+int
+http_split_authority(const char *s, char **host, char **port,
+    int port_only_ok, char *err, size_t errlen)
+{
+	const char	*arg = s, *colon, *close;
+	size_t		 hlen;
+
+	*host = *port = NULL;
+	if (s[0] == '[') {
+		if ((close = strchr(s, ']')) == NULL)
+			return http_split_error(err, errlen,
+			    "'%s': missing ']' after IPv6 address", s);
+		if (close[1] != ':')
+			return http_split_error(err, errlen,
+			    "'%s': expected ':port' after ']'", s);
+		if (close == s + 1)
+			return http_split_error(err, errlen,
+			    "'%s': empty address", s);
+		colon = close + 1;
+		hlen = (size_t)(close - s - 1);
+		s++;
+	} else if ((colon = strrchr(s, ':')) == NULL) {
+		if (!port_only_ok)
+			return http_split_error(err, errlen,
+			    "'%s': expected host:port", s);
+		if (!http_port_valid(s))
+			return http_split_error(err, errlen,
+			    "'%s': not a port from 1 to 65535", s);
+		*port = strdup(s);
+		return *port == NULL ? http_split_error(err, errlen,
+		    "out of memory") : 0;
+	} else {
+		hlen = (size_t)(colon - s);
+		if (hlen == 0 && !port_only_ok)
+			return http_split_error(err, errlen,
+			    "'%s': missing host before ':'", s);
+	}
+	if (!http_port_valid(colon + 1))
+		return http_split_error(err, errlen,
+		    "'%s': '%s' is not a port from 1 to 65535", arg,
+		    colon + 1);
+	if (hlen > 0 && (*host = strndup(s, hlen)) == NULL)
+		return http_split_error(err, errlen, "out of memory");
+	if ((*port = strdup(colon + 1)) == NULL) {
+		free(*host);
+		*host = NULL;
+		return http_split_error(err, errlen, "out of memory");
+	}
+	return 0;
 }

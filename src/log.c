@@ -122,6 +122,49 @@ log_traffic(char c)
 	(void)!write(STDERR_FILENO, &c, 1);
 }
 
+/* Escape untrusted bytes for a log line; see log.h for the contract. */
+size_t
+log_escape(char *dst, size_t dstlen, const void *src, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	const unsigned char	*s = src;
+	char			 rep[4];
+	size_t			 i, o = 0, mark = 0, n;
+
+	if (dstlen == 0)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '\\') {
+			rep[0] = rep[1] = '\\';
+			n = 2;
+		} else if (s[i] >= 0x20 && s[i] <= 0x7e) {
+			rep[0] = (char)s[i];
+			n = 1;
+		} else {
+			rep[0] = '\\';
+			rep[1] = 'x';
+			rep[2] = hex[s[i] >> 4];
+			rep[3] = hex[s[i] & 0xf];
+			n = 4;
+		}
+		if (n > dstlen - 1 - o) {
+			/* Cut at the last whole escape that leaves room
+			 * for "..." (or as many dots as dst holds). */
+			o = mark;
+			n = dstlen - 1 - o < 3 ? dstlen - 1 - o : 3;
+			memcpy(dst + o, "...", n);
+			o += n;
+			break;
+		}
+		memcpy(dst + o, rep, n);
+		o += n;
+		if (o + 3 <= dstlen - 1)
+			mark = o;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
 /* Start-up failure or broken invariant, with errno: exit 1. */
 void
 fatal(const char *fmt, ...)

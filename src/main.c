@@ -12,7 +12,9 @@
 #include <event2/event.h>
 
 #include "wsb_config.h"
+#include "http.h"
 #include "log.h"
+#include "session.h"
 #include "tls.h"
 #include "web.h"
 #include "worker.h"
@@ -129,28 +131,20 @@ static void
 main_log_settings(const struct main_state *ms)
 {
 	const struct config	*cfg = ms->server.cfg;
-	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
-	char			 listen[256] = "", tgt[300];
+	char			 addr[64], listen[256] = "", tgt[300];
 	size_t			 n = 0;
 	int			 i;
 
 	for (i = 0; i < ms->server.nlisten && n < sizeof(listen); i++) {
-		getnameinfo((const struct sockaddr *)
-		    &ms->server.listen_addrs[i],
-		    ms->server.listen_addr_lens[i], host, sizeof(host), serv,
-		    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
-		n += (size_t)snprintf(listen + n, sizeof(listen) - n,
-		    "%s%s%s%s:%s", i > 0 ? " " : "",
-		    strchr(host, ':') ? "[" : "", host,
-		    strchr(host, ':') ? "]" : "", serv);
+		http_format_sockaddr(addr, sizeof(addr),
+		    (const struct sockaddr *)&ms->server.listen_addrs[i]);
+		n += (size_t)snprintf(listen + n, sizeof(listen) - n, "%s%s",
+		    i > 0 ? " " : "", addr);
 	}
 	if (cfg->unix_target != NULL)
 		snprintf(tgt, sizeof(tgt), "unix:%s", cfg->unix_target);
 	else
-		snprintf(tgt, sizeof(tgt), "%s%s%s:%s",
-		    strchr(cfg->target_host, ':') ? "[" : "",
-		    cfg->target_host,
-		    strchr(cfg->target_host, ':') ? "]" : "",
+		http_format_authority(tgt, sizeof(tgt), cfg->target_host,
 		    cfg->target_port);
 	log_info("wsbridge %s: listening on %s (%s), proxying to %s%s, "
 	    "%d worker%s", PACKAGE_VERSION, listen,
@@ -198,6 +192,8 @@ main(int argc, char **argv)
 	log_init(cfg.verbose);
 
 	ms.server.cfg = &cfg;
+	ms.server.accept = session_accept;
+	ms.server.close_all = session_close_all;
 	ms.started_ms = worker_now_ms();
 	atomic_store(&ms.server.idle_since_ms, ms.started_ms);
 	if (worker_listen_resolve(&ms.server, err, sizeof(err)) == -1) {

@@ -16,14 +16,16 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "http.h"
 #include "log.h"
 #include "target.h"
 #include "tls.h"
-#include "worker.h"
 #include "wsb_limits.h"
 
 struct target_connect {
-	struct worker			*worker;
+	struct event_base		*base;
+	struct target_spec		 spec;	/* points to the copies */
+	char				*host, *port, *unix_path;
 	target_done_fn			 done;
 	void				*arg;
 	struct evdns_getaddrinfo_request *dns_req;
@@ -34,7 +36,9 @@ struct target_connect {
 	int				 in_start;	/* inside _start() */
 	int				 finished;
 	int				 last_err;
-	char				 why[320];
+	const char			*reason;	/* for the client */
+	char				 reason_buf[WSB_MAX_CLOSE_REASON + 1];
+	char				 why[320];	/* for the log */
 };
 
 static void target_dns_cb(int, struct evutil_addrinfo *, void *);
@@ -47,6 +51,10 @@ static void target_report(struct target_connect *);
 static struct bufferevent *target_tls_wrap(struct target_connect *, int);
 static void target_tls_reason(struct target_connect *, struct bufferevent *,
     int);
+static const char *target_errno_reason(int);
+static void target_free(struct target_connect *);
+static int target_spec_copy(struct target_connect *,
+    const struct target_spec *);
 
 /* With --ssl-target, a TLS client bufferevent on fd (its TCP connect
  * may still be under way: the handshake waits for it).  NULL on
@@ -54,67 +62,98 @@ static void target_tls_reason(struct target_connect *, struct bufferevent *,
 static struct bufferevent *
 target_tls_wrap(struct target_connect *tc, int fd)
 {
-	const struct config	*cfg = tc->worker->server->cfg;
 	struct bufferevent	*bev;
 	SSL			*ssl;
 
-	if ((ssl = tls_target_ssl_new(cfg->target_host)) == NULL)
+	if ((ssl = tls_target_ssl_new(tc->spec.host)) == NULL)
 		return NULL;
-	bev = bufferevent_openssl_socket_new(tc->worker->base, fd, ssl,
+	bev = bufferevent_openssl_socket_new(tc->base, fd, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
 }
 
-/* The configured target as text, for log lines and close reasons. */
 const char *
-target_describe(const struct worker *w, char *buf, size_t len)
+target_describe(const struct target_spec *spec, char *buf, size_t len)
 {
-	const struct config *cfg = w->server->cfg;
-
-	if (cfg->unix_target != NULL)
-		snprintf(buf, len, "unix:%s", cfg->unix_target);
-	else if (strchr(cfg->target_host, ':') != NULL)
-		snprintf(buf, len, "[%s]:%s", cfg->target_host,
-		    cfg->target_port);
+	if (spec->unix_path != NULL)
+		snprintf(buf, len, "unix:%s", spec->unix_path);
 	else
-		snprintf(buf, len, "%s:%s", cfg->target_host,
-		    cfg->target_port);
+		http_format_authority(buf, len, spec->host, spec->port);
 	return buf;
 }
 
-/*
- * Begin connecting.  Returns a handle for target_connect_cancel(), or NULL
- * when done() has already been called (a numeric address that failed at
- * once).  done() is never called before this returns a handle.
- */
-struct target_connect *
-target_connect_start(struct worker *w, target_done_fn done, void *arg)
+/* A client-safe reason for a failed connect's errno: no addresses. */
+static const char *
+target_errno_reason(int err)
 {
-	const struct config	*cfg = w->server->cfg;
+	switch (err) {
+	case ECONNREFUSED:
+	case ENOENT:
+		return "target refused the connection";
+	case ETIMEDOUT:
+		return "target timed out";
+	case ENOMEM:
+		return "out of memory";
+	default:
+		return "target unreachable";
+	}
+}
+
+/* Copy spec into tc.  -1 out of memory. */
+static int
+target_spec_copy(struct target_connect *tc, const struct target_spec *spec)
+{
+	tc->spec.tls = spec->tls;
+	if (spec->unix_path != NULL)
+		return (tc->spec.unix_path = tc->unix_path =
+		    strdup(spec->unix_path)) == NULL ? -1 : 0;
+	if ((tc->spec.host = tc->host = strdup(spec->host)) == NULL ||
+	    (tc->spec.port = tc->port = strdup(spec->port)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Free tc and its copies of the spec. */
+static void
+target_free(struct target_connect *tc)
+{
+	free(tc->host);
+	free(tc->port);
+	free(tc->unix_path);
+	free(tc);
+}
+
+struct target_connect *
+target_connect_start(struct event_base *base, struct evdns_base *dns,
+    const struct target_spec *spec, target_done_fn done, void *arg)
+{
 	struct target_connect	*tc;
 	struct evutil_addrinfo	 hints;
 	struct sockaddr_un	 sun;
 
-	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
-		done(NULL, "out of memory", arg);
+	if ((tc = calloc(1, sizeof(*tc))) == NULL ||
+	    target_spec_copy(tc, spec) == -1) {
+		if (tc != NULL)
+			target_free(tc);
+		done(NULL, "out of memory", "target: out of memory", arg);
 		return NULL;
 	}
-	tc->worker = w;
+	tc->base = base;
 	tc->done = done;
 	tc->arg = arg;
 	tc->last_err = ECONNREFUSED;
 	tc->in_start = 1;
 
-	if (cfg->unix_target != NULL) {
+	if (tc->spec.unix_path != NULL) {
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
-		if (strlen(cfg->unix_target) >= sizeof(sun.sun_path)) {
+		if (strlen(tc->spec.unix_path) >= sizeof(sun.sun_path)) {
 			tc->last_err = ENAMETOOLONG;
 			target_finish(tc, NULL);
 		} else {
-			strcpy(sun.sun_path, cfg->unix_target);
+			strcpy(sun.sun_path, tc->spec.unix_path);
 			if (target_try_addr(tc, (struct sockaddr *)&sun,
 			    sizeof(sun)) == -1)
 				target_finish(tc, NULL);
@@ -127,8 +166,8 @@ target_connect_start(struct worker *w, target_done_fn done, void *arg)
 		/* No ADDRCONFIG: it ignores loopback, so a host whose only
 		 * IPv6 is ::1 could not reach [::1]; every address returned
 		 * is tried anyway. */
-		tc->dns_req = evdns_getaddrinfo(w->dns, cfg->target_host,
-		    cfg->target_port, &hints, target_dns_cb, tc);
+		tc->dns_req = evdns_getaddrinfo(dns, tc->spec.host,
+		    tc->spec.port, &hints, target_dns_cb, tc);
 	}
 	tc->in_start = 0;
 	if (tc->finished) {
@@ -138,7 +177,6 @@ target_connect_start(struct worker *w, target_done_fn done, void *arg)
 	return tc;
 }
 
-/* Stop an attempt; the callback is not called. */
 void
 target_connect_cancel(struct target_connect *tc)
 {
@@ -169,8 +207,9 @@ target_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	}
 	if (result != 0) {
 		snprintf(tc->why, sizeof(tc->why), "target %s: %s",
-		    target_describe(tc->worker, desc, sizeof(desc)),
+		    target_describe(&tc->spec, desc, sizeof(desc)),
 		    evutil_gai_strerror(result));
+		tc->reason = "target unreachable";
 		target_finish(tc, NULL);
 		return;
 	}
@@ -204,7 +243,6 @@ static int
 target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
     socklen_t salen)
 {
-	const struct config *cfg = tc->worker->server->cfg;
 	struct timeval	 tv = { WSB_CONNECT_TIMEOUT_SEC, 0 };
 	struct bufferevent *bev;
 	int		 fd, one = 1, r;
@@ -222,7 +260,7 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 		close(fd);
 		return -1;
 	}
-	if (cfg->ssl_target) {
+	if (tc->spec.tls) {
 		/* The TLS handshake waits for a connect still under way. */
 		if ((tc->bev = target_tls_wrap(tc, fd)) == NULL)
 			goto nomem;
@@ -231,7 +269,7 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 		bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
 		return 0;
 	}
-	if ((bev = bufferevent_socket_new(tc->worker->base, fd,
+	if ((bev = bufferevent_socket_new(tc->base, fd,
 	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto nomem;
 	if (r == 0) {		/* a unix socket connects at once */
@@ -262,17 +300,25 @@ static void
 target_tls_reason(struct target_connect *tc, struct bufferevent *bev,
     int err)
 {
-	char		 buf[160], desc[128];
+	char		 buf[96], desc[128];
 
-	if (tls_bev_error_text(bev, buf, sizeof(buf)) != NULL)
+	if (tls_bev_error_text(bev, buf, sizeof(buf)) != NULL) {
 		snprintf(tc->why, sizeof(tc->why), "target %s: TLS: %s",
-		    target_describe(tc->worker, desc, sizeof(desc)), buf);
-	else if (err == 0 || err == EAGAIN)
+		    target_describe(&tc->spec, desc, sizeof(desc)), buf);
+		/* OpenSSL's reason text names no host ("certificate
+		 * verify failed"). */
+		snprintf(tc->reason_buf, sizeof(tc->reason_buf),
+		    "TLS to target failed: %s", buf);
+		tc->reason = tc->reason_buf;
+	} else if (err == 0 || err == EAGAIN) {
 		snprintf(tc->why, sizeof(tc->why), "target %s: TLS handshake "
 		    "failed (not a TLS server?)",
-		    target_describe(tc->worker, desc, sizeof(desc)));
-	else
+		    target_describe(&tc->spec, desc, sizeof(desc)));
+		tc->reason = "TLS to target failed: handshake failed";
+	} else {
 		tc->why[0] = '\0';	/* a socket error: strerror later */
+		tc->reason = NULL;
+	}
 }
 
 /* Connected, refused or timed out. */
@@ -291,7 +337,7 @@ target_event_cb(struct bufferevent *bev, short what, void *arg)
 	err = EVUTIL_SOCKET_ERROR();
 	if (what & BEV_EVENT_TIMEOUT)
 		err = ETIMEDOUT;
-	else if (tc->worker->server->cfg->ssl_target)
+	else if (tc->spec.tls)
 		target_tls_reason(tc, bev, err);
 	tc->last_err = err != 0 ? err : ECONNREFUSED;
 	bufferevent_free(bev);
@@ -305,11 +351,14 @@ target_finish(struct target_connect *tc, struct bufferevent *bev)
 {
 	char	 desc[128], ebuf[96];
 
+	int	 err = tc->last_err > 0 ? tc->last_err : ECONNREFUSED;
+
 	if (bev == NULL && tc->why[0] == '\0')
 		snprintf(tc->why, sizeof(tc->why), "target %s: %s",
-		    target_describe(tc->worker, desc, sizeof(desc)),
-		    strerror_r(tc->last_err > 0 ? tc->last_err : ECONNREFUSED,
-		    ebuf, sizeof(ebuf)));
+		    target_describe(&tc->spec, desc, sizeof(desc)),
+		    strerror_r(err, ebuf, sizeof(ebuf)));
+	if (bev == NULL && tc->reason == NULL)
+		tc->reason = target_errno_reason(err);
 	tc->result = bev;
 	tc->finished = 1;
 	if (!tc->in_start)
@@ -324,15 +373,19 @@ target_report(struct target_connect *tc)
 	void			*arg = tc->arg;
 	struct bufferevent	*bev = tc->result;
 	char			 why[sizeof(tc->why)];
+	char			 reason[sizeof(tc->reason_buf)];
 
 	memcpy(why, tc->why, sizeof(why));
+	snprintf(reason, sizeof(reason), "%s", tc->reason != NULL ?
+	    tc->reason : "target unreachable");
 	if (tc->bev != NULL)
 		bufferevent_free(tc->bev);
 	if (tc->addrs != NULL)
 		evutil_freeaddrinfo(tc->addrs);
-	free(tc);
+	target_free(tc);
 	if (done != NULL)
-		done(bev, bev != NULL ? NULL : why, arg);
+		done(bev, bev != NULL ? NULL : reason, bev != NULL ? NULL : why,
+		    arg);
 	else if (bev != NULL)
 		bufferevent_free(bev);
 }

@@ -26,6 +26,8 @@ static int		 tls_server_on;
 
 static int tls_password_cb(char *, int, int, void *);
 static SSL_CTX *tls_server_ctx_build(const struct config *, char *, size_t);
+static int tls_verify_client_setup(SSL_CTX *, const struct config *, char *,
+    size_t);
 static SSL_CTX *tls_target_ctx_build(const struct config *, char *, size_t);
 static const char *tls_last_error(char *, size_t);
 static int tls_readable(const char *, const char *, char *, size_t);
@@ -70,12 +72,48 @@ tls_readable(const char *opt, const char *path, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * --verify-client: a client must present a certificate from a CA in
+ * --cafile or, without --cafile, from one of the system's CAs, as in
+ * websockify (Python's ssl.create_default_context loads the default
+ * certificates).  Only --cafile's names go in the CertificateRequest:
+ * the system store holds over a hundred.  0, or -1 with err.
+ */
+static int
+tls_verify_client_setup(SSL_CTX *ctx, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	STACK_OF(X509_NAME)	*cas;
+	char			 ebuf[256];
+
+	if (cfg->cafile == NULL) {
+		/* Honours SSL_CERT_FILE and SSL_CERT_DIR, as OpenSSL does. */
+		if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+			snprintf(err, errlen, "--verify-client: no system CA "
+			    "certificates: %s",
+			    tls_last_error(ebuf, sizeof(ebuf)));
+			return -1;
+		}
+	} else {
+		if (SSL_CTX_load_verify_locations(ctx, cfg->cafile, NULL) !=
+		    1 || (cas = SSL_load_client_CA_file(cfg->cafile)) ==
+		    NULL) {
+			snprintf(err, errlen, "--cafile %s: %s", cfg->cafile,
+			    tls_last_error(ebuf, sizeof(ebuf)));
+			return -1;
+		}
+		SSL_CTX_set_client_CA_list(ctx, cas);
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return 0;
+}
+
 /* A server context from the certificate, key and CA files. */
 static SSL_CTX *
 tls_server_ctx_build(const struct config *cfg, char *err, size_t errlen)
 {
 	SSL_CTX			*ctx;
-	STACK_OF(X509_NAME)	*cas;
 	const char		*keyfile = cfg->key != NULL ? cfg->key :
 				    cfg->cert;
 	char			 ebuf[256];
@@ -130,18 +168,9 @@ tls_server_ctx_build(const struct config *cfg, char *err, size_t errlen)
 		ERR_clear_error();
 		goto fail;
 	}
-	if (cfg->verify_client) {
-		if (SSL_CTX_load_verify_locations(ctx, cfg->cafile, NULL) !=
-		    1 || (cas = SSL_load_client_CA_file(cfg->cafile)) ==
-		    NULL) {
-			snprintf(err, errlen, "--cafile %s: %s", cfg->cafile,
-			    tls_last_error(ebuf, sizeof(ebuf)));
-			goto fail;
-		}
-		SSL_CTX_set_client_CA_list(ctx, cas);
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	}
+	if (cfg->verify_client &&
+	    tls_verify_client_setup(ctx, cfg, err, errlen) == -1)
+		goto fail;
 	return ctx;
 
 fail:

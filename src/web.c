@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "web.h"
+#include "wsb_limits.h"
 
 /* Most directory entries listed; a listing is for people, not crawls. */
 #define WEB_MAX_LISTING 4096
@@ -61,6 +62,14 @@ static const struct web_type web_types[] = {
 	{ "pdf", "application/pdf" },
 };
 
+/* What every part of one response needs. */
+struct web_reply {
+	struct evbuffer	*out;
+	int		 head;		/* HEAD: the body is left out */
+	int		 keep_alive;
+	size_t		 bytes;		/* body bytes queued */
+};
+
 static char	 web_root[PATH_MAX];	/* realpath of --web, immutable */
 static size_t	 web_root_len;
 
@@ -76,6 +85,14 @@ static void web_url_escape(struct evbuffer *, const char *, int);
 static int web_name_cmp(const void *, const void *);
 static int web_etag_match(const char *, size_t, const char *);
 static int web_resolve(const char *, char *);
+static int web_fail(struct web_reply *, int);
+static int web_redirect_slash(struct web_reply *, const char *);
+static int web_directory(const struct config *, struct web_reply *,
+    const char *, int, char *, struct stat *);
+static int web_file(const struct http_request *, struct web_reply *,
+    const char *, const struct stat *);
+static int web_serve(const struct config *, const struct http_request *,
+    struct web_reply *);
 
 /* Resolve the root once; every served path is checked against it. */
 int
@@ -98,57 +115,50 @@ web_init(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Decode and check a request path; see web.h. */
+/* Decode and check a request path; see web.h.  Each segment between
+ * literal slashes is decoded on its own, so "%2F" can never split one. */
 int
 web_path_normalize(const char *path, size_t len, char *out, size_t outlen,
     int *dir_slash)
 {
-	size_t	 i, o = 0, seg = 0;	/* seg: start of the segment in out */
-	int	 c, hi, lo;
+	const char	*p, *q, *end;
+	size_t		 o = 0;
+	int		 n;
 
 	*dir_slash = 0;
 	/* The query and fragment are not part of the file name. */
-	for (i = 0; i < len; i++)
-		if (path[i] == '?' || path[i] == '#')
-			break;
-	len = i;
-	if (len == 0 || path[0] != '/')
+	for (p = path; p < path + len && *p != '?' && *p != '#'; p++)
+		;
+	end = p;
+	if (end == path || path[0] != '/')
 		return 400;
 	if (outlen == 0)
 		return 404;
-	*dir_slash = path[len - 1] == '/';
-	for (i = 1; i <= len; i++) {
-		if (i == len || path[i] == '/') {
-			/* A segment ends: ".", ".." and dotfiles are
-			 * refused, empty segments dropped. */
-			if (o > seg && out[seg] == '.')
-				return 404;
-			if (o == seg || i == len)
-				continue;
+	*dir_slash = end[-1] == '/';
+	out[0] = '\0';
+	for (p = path + 1; p < end; p = q + 1) {
+		for (q = p; q < end && *q != '/'; q++)
+			;
+		if (q == p)
+			continue;	/* empty segments are dropped */
+		if (o > 0) {
 			if (o + 1 >= outlen)
 				return 404;
 			out[o++] = '/';
-			seg = o;
-			continue;
 		}
-		c = (unsigned char)path[i];
-		if (c == '%') {
-			if (i + 2 >= len || (hi = http_hexval(path[i + 1])) < 0 ||
-			    (lo = http_hexval(path[i + 2])) < 0)
-				return 400;
-			c = hi << 4 | lo;
-			i += 2;
-			/* An encoded '/' or NUL never names a file. */
-			if (c == '/' || c == 0)
-				return 404;
-		}
-		if (o + 1 >= outlen)
+		n = http_percent_decode(p, (size_t)(q - p), out + o,
+		    outlen - o, 0);
+		if (n == -1)
+			return 400;
+		/* Too long, or an encoded NUL: no such file. */
+		if (n < 0)
 			return 404;
-		out[o++] = (char)c;
+		/* ".", ".." and dotfiles are refused; so is an encoded
+		 * '/', which never names a file. */
+		if (out[o] == '.' || memchr(out + o, '/', (size_t)n) != NULL)
+			return 404;
+		o += (size_t)n;
 	}
-	if (o > 0 && out[o - 1] == '/')
-		o--;
-	out[o] = '\0';
 	return 0;
 }
 
@@ -372,107 +382,117 @@ web_listing(const char *real, const char *rel, struct evbuffer *out,
 static int
 web_resolve(const char *path, char *real)
 {
+	char	 esc[WSB_LOG_VALUE_MAX];
+
 	if (realpath(path, real) == NULL)
 		return 404;
 	if (strncmp(real, web_root, web_root_len) != 0 ||
 	    (real[web_root_len] != '/' && real[web_root_len] != '\0')) {
-		log_info("--web: %s leads outside %s, refused", path,
+		/* path holds the decoded request path: any byte but NUL. */
+		log_escape(esc, sizeof(esc), path, strlen(path));
+		log_info("--web: %s leads outside %s, refused", esc,
 		    web_root);
 		return 403;
 	}
 	return 0;
 }
 
-/* Answer a GET or HEAD from the web root; see web.h. */
-int
-web_respond(const struct config *cfg, const struct http_request *req,
-    struct evbuffer *out, int *keep_alive, size_t *bytes)
+/* Write the error response for status, with its usual one-line body. */
+static int
+web_fail(struct web_reply *r, int status)
 {
-	char		 rel[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
-	char		 idx[PATH_MAX], etag[64], lm[64];
-	struct evbuffer	*loc;
-	struct stat	 st;
-	int		 head, status, dir_slash, fd;
+	const char	*reason;
 
-	*bytes = 0;
-	*keep_alive = web_keep_alive(req);
-	head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-	if (!head && !(req->method_len == 3 &&
-	    memcmp(req->method, "GET", 3) == 0)) {
-		web_error(out, 405, "Allow: GET, HEAD\r\n",
-		    "method not allowed", *keep_alive, 0);
-		return 405;
+	switch (status) {
+	case 400: reason = "bad path"; break;
+	case 403: reason = "forbidden"; break;
+	case 404: reason = "not found"; break;
+	default:
+		reason = "internal error";
+		r->keep_alive = 0;
+		break;
 	}
-	if ((status = web_path_normalize(req->path, req->path_len, rel,
-	    sizeof(rel), &dir_slash)) != 0) {
-		web_error(out, status, NULL, status == 400 ? "bad path" :
-		    "not found", *keep_alive, head);
-		return status;
-	}
-	if (snprintf(full, sizeof(full), "%s/%s", web_root, rel) >=
-	    (int)sizeof(real))
+	web_error(r->out, status, NULL, reason, r->keep_alive, r->head);
+	return status;
+}
+
+/* 301 to the directory's name with its slash: relative links in the page
+ * need it.  The Location is built from the checked path, so it can never
+ * name another host ("//x"). */
+static int
+web_redirect_slash(struct web_reply *r, const char *rel)
+{
+	struct evbuffer	*loc;
+
+	if ((loc = evbuffer_new()) == NULL)
+		return web_fail(r, 500);
+	evbuffer_add(loc, "Location: /", 11);
+	web_url_escape(loc, rel, 1);
+	evbuffer_add(loc, "/\r\n\0", 4);
+	web_error(r->out, 301, (const char *)evbuffer_pullup(loc, -1),
+	    "moved", r->keep_alive, r->head);
+	evbuffer_free(loc);
+	return 301;
+}
+
+/* A directory: the redirect that adds its slash, else its index.html (0:
+ * real and st now name that file), else a listing.  Any other result is
+ * the status of the response written. */
+static int
+web_directory(const struct config *cfg, struct web_reply *r, const char *rel,
+    int dir_slash, char *real, struct stat *st)
+{
+	char	 full[PATH_MAX + 16], idx[PATH_MAX];
+	int	 status;
+
+	if (!dir_slash && rel[0] != '\0')
+		return web_redirect_slash(r, rel);
+	/* index.html may be a symlink: checked like the rest. */
+	if (snprintf(full, sizeof(full), "%s/index.html", real) >=
+	    (int)sizeof(idx))
 		status = 404;
 	else
-		status = web_resolve(full, real);
-	if (status == 0 && stat(real, &st) == -1)
-		status = 404;
-	if (status == 0 && S_ISDIR(st.st_mode)) {
-		if (!dir_slash && rel[0] != '\0') {
-			/* Relative links in the page need the slash.  The
-			 * Location is built from the checked path, so it
-			 * can never name another host ("//x"). */
-			loc = evbuffer_new();
-			if (loc == NULL) {
-				*keep_alive = 0;
-				return 500;
-			}
-			evbuffer_add(loc, "Location: /", 11);
-			web_url_escape(loc, rel, 1);
-			evbuffer_add(loc, "/\r\n\0", 4);
-			web_error(out, 301, (const char *)evbuffer_pullup(loc,
-			    -1), "moved", *keep_alive, head);
-			evbuffer_free(loc);
-			return 301;
-		}
-		/* index.html may be a symlink: checked like the rest. */
-		if (snprintf(full, sizeof(full), "%s/index.html", real) <
-		    (int)sizeof(real) && web_resolve(full, idx) == 0 &&
-		    stat(idx, &st) == 0 && S_ISREG(st.st_mode))
-			memcpy(real, idx, sizeof(real));
-		else if (web_resolve(full, idx) == 403)
-			status = 403;
-		else if (cfg->file_only)
-			status = 404;
-		else
-			return web_listing(real, rel, out, head,
-			    *keep_alive, bytes);
-	} else if (status == 0 && (!S_ISREG(st.st_mode) || dir_slash))
-		status = 404;	/* "/file/" is not the file */
-	if (status != 0) {
-		web_error(out, status, NULL, status == 403 ? "forbidden" :
-		    "not found", *keep_alive, head);
-		return status;
+		status = web_resolve(full, idx);
+	if (status == 0 && stat(idx, st) == 0 && S_ISREG(st->st_mode)) {
+		memcpy(real, idx, sizeof(idx));
+		return 0;
 	}
+	if (status == 403)
+		return web_fail(r, 403);
+	if (cfg->file_only)
+		return web_fail(r, 404);
+	if ((status = web_listing(real, rel, r->out, r->head, r->keep_alive,
+	    &r->bytes)) != 200)
+		return web_fail(r, status);
+	return 200;
+}
+
+/* A regular file: 304 if the client's copy is fresh, else 200 with the
+ * body as a file segment (sent with sendfile where possible). */
+static int
+web_file(const struct http_request *req, struct web_reply *r,
+    const char *real, const struct stat *st)
+{
+	char	 etag[64], lm[64];
+	int	 fd = -1;
+
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"",
-	    (unsigned long long)st.st_size, (unsigned long long)st.st_mtime);
-	web_http_date(st.st_mtime, lm, sizeof(lm));
-	if (web_not_modified(req, &st, etag)) {
-		evbuffer_add_printf(out,
+	    (unsigned long long)st->st_size, (unsigned long long)st->st_mtime);
+	web_http_date(st->st_mtime, lm, sizeof(lm));
+	if (web_not_modified(req, st, etag)) {
+		evbuffer_add_printf(r->out,
 		    "HTTP/1.1 304 Not Modified\r\n"
 		    "Server: wsbridge\r\n"
 		    "ETag: %s\r\n"
 		    "Last-Modified: %s\r\n"
 		    "Connection: %s\r\n"
-		    "\r\n", etag, lm, *keep_alive ? "keep-alive" : "close");
+		    "\r\n", etag, lm, r->keep_alive ? "keep-alive" : "close");
 		return 304;
 	}
-	fd = -1;
-	if (!head && st.st_size > 0 &&
-	    (fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		web_error(out, 403, NULL, "forbidden", *keep_alive, head);
-		return 403;
-	}
-	evbuffer_add_printf(out,
+	if (!r->head && st->st_size > 0 &&
+	    (fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return web_fail(r, 403);
+	evbuffer_add_printf(r->out,
 	    "HTTP/1.1 200 OK\r\n"
 	    "Server: wsbridge\r\n"
 	    "Content-Type: %s\r\n"
@@ -481,16 +501,67 @@ web_respond(const struct config *cfg, const struct http_request *req,
 	    "ETag: %s\r\n"
 	    "Cache-Control: no-cache\r\n"
 	    "Connection: %s\r\n"
-	    "\r\n", web_content_type(real), (unsigned long long)st.st_size,
-	    lm, etag, *keep_alive ? "keep-alive" : "close");
+	    "\r\n", web_content_type(real), (unsigned long long)st->st_size,
+	    lm, etag, r->keep_alive ? "keep-alive" : "close");
 	if (fd != -1) {
 		/* The evbuffer owns fd now and sends it with sendfile. */
-		if (evbuffer_add_file(out, fd, 0, st.st_size) == -1) {
+		if (evbuffer_add_file(r->out, fd, 0, st->st_size) == -1) {
 			close(fd);
-			*keep_alive = 0;
+			r->keep_alive = 0;
 			return 500;
 		}
-		*bytes = (size_t)st.st_size;
+		r->bytes = (size_t)st->st_size;
 	}
 	return 200;
+}
+
+/* Check the method and the path, then answer for a file or directory. */
+static int
+web_serve(const struct config *cfg, const struct http_request *req,
+    struct web_reply *r)
+{
+	char		 rel[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
+	struct stat	 st;
+	int		 status, dir_slash;
+
+	if (!r->head && !http_method_is(req, "GET")) {
+		web_error(r->out, 405, "Allow: GET, HEAD\r\n",
+		    "method not allowed", r->keep_alive, 0);
+		return 405;
+	}
+	if ((status = web_path_normalize(req->path, req->path_len, rel,
+	    sizeof(rel), &dir_slash)) != 0)
+		return web_fail(r, status);
+	if (snprintf(full, sizeof(full), "%s/%s", web_root, rel) >=
+	    (int)sizeof(real))
+		return web_fail(r, 404);
+	if ((status = web_resolve(full, real)) != 0)
+		return web_fail(r, status);
+	if (stat(real, &st) == -1)
+		return web_fail(r, 404);
+	if (S_ISDIR(st.st_mode)) {
+		if ((status = web_directory(cfg, r, rel, dir_slash, real,
+		    &st)) != 0)
+			return status;
+	} else if (!S_ISREG(st.st_mode) || dir_slash)
+		return web_fail(r, 404);	/* a FIFO; "/file/" */
+	return web_file(req, r, real, &st);
+}
+
+/* Answer a GET or HEAD from the web root; see web.h. */
+int
+web_respond(const struct config *cfg, const struct http_request *req,
+    struct evbuffer *out, int *keep_alive, size_t *bytes)
+{
+	struct web_reply	 r;
+	int			 status;
+
+	r.out = out;
+	r.head = http_method_is(req, "HEAD");
+	r.keep_alive = web_keep_alive(req);
+	r.bytes = 0;
+	status = web_serve(cfg, req, &r);
+	*keep_alive = r.keep_alive;
+	*bytes = r.bytes;
+	return status;
 }

@@ -17,8 +17,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "http.h"
 #include "log.h"
-#include "session.h"
 #include "worker.h"
 #include "wsb_limits.h"
 
@@ -98,7 +98,7 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 	struct evconnlistener	*l;
 	unsigned		 flags;
 	int			 i, saved;
-	char			 host[NI_MAXHOST], serv[NI_MAXSERV];
+	char			 addr[64];
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -143,20 +143,17 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 		    (int)srv->listen_addr_lens[i]);
 		if (l == NULL) {
 			saved = errno;
-			getnameinfo((struct sockaddr *)&srv->listen_addrs[i],
-			    srv->listen_addr_lens[i], host, sizeof(host), serv,
-			    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV);
+			http_format_sockaddr(addr, sizeof(addr),
+			    (struct sockaddr *)&srv->listen_addrs[i]);
 			/* A host without IPv6 still serves IPv4, and the
 			 * reverse, when the listen address is a bare port. */
 			if (srv->cfg->listen_host == NULL &&
 			    (saved == EAFNOSUPPORT || saved == EADDRNOTAVAIL)) {
-				log_debug("%s: skip [%s]:%s: %s", __func__,
-				    host, serv, strerror(saved));
+				log_debug("%s: skip %s: %s", __func__, addr,
+				    strerror(saved));
 				continue;
 			}
-			snprintf(err, errlen, "cannot listen on %s%s%s:%s: %s",
-			    strchr(host, ':') ? "[" : "", host,
-			    strchr(host, ':') ? "]" : "", serv,
+			snprintf(err, errlen, "cannot listen on %s: %s", addr,
 			    strerror(saved));
 			goto fail;
 		}
@@ -226,7 +223,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	if (cmd & (WORKER_CMD_STOP_ACCEPT | WORKER_CMD_STOP))
 		worker_stop_accepting(w);
 	if (cmd & WORKER_CMD_STOP) {
-		session_close_all(w);
+		w->server->close_all(w);
 		event_base_loopexit(w->base, NULL);
 	}
 }
@@ -254,7 +251,8 @@ worker_join_free(struct worker *w)
 		return;
 	if (w->thread)
 		pthread_join(w->thread, NULL);
-	session_close_all(w);
+	if (w->server->close_all != NULL)
+		w->server->close_all(w);
 	for (i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
 	if (w->backoff != NULL)
@@ -282,7 +280,7 @@ worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 
 	if (sa->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	session_accept(w, fd, sa, (socklen_t)salen);
+	w->server->accept(w, fd, sa, (socklen_t)salen);
 }
 
 /* accept() failed: out of descriptors pauses accepting briefly rather

@@ -452,6 +452,26 @@ def test_verify_client(tls_bridge, certs):
     assert b.proc.poll() is None
 
 
+def test_verify_client_system_cas(start_bridge, echo_backend, certs,
+                                  tmp_path, monkeypatch):
+    """--verify-client without --cafile trusts the system's CAs, as
+    websockify does.  OpenSSL's default store is SSL_CERT_FILE and
+    SSL_CERT_DIR when set: first the real store (the test CA is not in it),
+    then a store holding only the test CA."""
+    b = start_bridge(echo_backend[1], *tls_opts(certs), "--verify-client")
+    tls_refused(b.port, client_ctx(certs, cert="client"))
+    tls_refused(b.port, client_ctx(certs))
+    empty = tmp_path / "no-cas"
+    empty.mkdir()
+    monkeypatch.setenv("SSL_CERT_FILE", certs["ca.pem"])
+    monkeypatch.setenv("SSL_CERT_DIR", str(empty))
+    b = start_bridge(echo_backend[1], *tls_opts(certs), "--verify-client")
+    tls_refused(b.port, client_ctx(certs))
+    tls_refused(b.port, client_ctx(certs, cert="rogue-client"))
+    wss_echo(b.port, client_ctx(certs, cert="client"), os.urandom(3000))
+    assert wait_for(lambda: "alice" in b.log(), 3), b.log()
+
+
 # --- --ssl-target ----------------------------------------------------------
 
 class TLSEcho:
@@ -909,8 +929,6 @@ STARTUP_ERRORS = {
     "bad-ciphers": ["--cert", "{combined.pem}", "--ssl-ciphers",
                     "NO-SUCH-CIPHER"],
     "ssl-only-without-cert": ["--ssl-only"],
-    "verify-client-without-cafile": ["--cert", "{combined.pem}",
-                                     "--verify-client"],
     "missing-cafile": ["--cert", "{combined.pem}", "--verify-client",
                        "--cafile", "{tmp}/no-such-ca.pem"],
     "cafile-without-certs": ["--cert", "{combined.pem}", "--verify-client",

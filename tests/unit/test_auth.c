@@ -13,11 +13,10 @@
 #include "auth.h"
 #include "wsb_config.h"
 #include "http.h"
+#include "test_helpers.h"
 
 /* A case leaves the fields it does not need zero: one line per case. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 #define NONE CONFIG_AUTH_NONE
 #define BASIC CONFIG_AUTH_BASIC
@@ -82,6 +81,14 @@ static const struct auth_case auth_cases[] = {
 	{ "padding in the middle", BASIC, USER,
 	    "Authorization: Basic ab=c", 400 },
 	{ "padding only", BASIC, USER, "Authorization: Basic ====", 400 },
+	{ "padding inside, more groups after", BASIC, USER,
+	    "Authorization: Basic dXNlcjpzZWNyZXQ=dXNl", 400 },
+	{ "three '=' of padding", BASIC, USER,
+	    "Authorization: Basic dXNlcjpzZWNy====", 400 },
+	{ "base64url '-' and '_'", BASIC, USER,
+	    "Authorization: Basic dXNlcjpz-_-_", 400 },
+	{ "bits left in the padding ignored", BASIC, USER,
+	    "Authorization: Basic dXNlcjpzZWNyZXR=", 0 },
 	{ "two tokens", BASIC, USER,
 	    "Authorization: Basic dXNlcjpzZWNyZXQ= abcd", 400 },
 	{ "base64 without ':'", BASIC, USER,

@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "http.h"
 #include "wsb_config.h"
 #include "wsb_limits.h"
 
@@ -164,6 +165,7 @@ static const struct parse_case parse_cases[] = {
 	{ "--unix-target and a target", "--unix-target /s 6080 h:1",
 	    CONFIG_ERROR },
 	{ "--unix-target without listen", "--unix-target /s", CONFIG_ERROR },
+	{ "--unix-target empty", "--unix-target= 6080", CONFIG_ERROR },
 	{ "listen [::1 unterminated", "[::1:6080 h:1", CONFIG_ERROR },
 	{ "target [::1 unterminated", "6080 [::1", CONFIG_ERROR },
 	{ "target [::1] without port", "6080 [::1]", CONFIG_ERROR },
@@ -307,7 +309,7 @@ Test(config_help, names_every_option)
 	    strncmp(config_usage(), "usage:", 6) == 0, "usage line");
 }
 
-/* config_split_hostport on its own. host NULL: a bare port. */
+/* http_split_authority on its own. host NULL: a bare port. */
 struct split_case {
 	const char *desc;
 	const char *s;
@@ -347,7 +349,7 @@ static const struct split_case split_cases[] = {
 	{ "[::1]: empty port", "[::1]:", 0, -1 },
 };
 
-Test(config_split_hostport, table)
+Test(http_split_authority, table)
 {
 	const struct split_case *c;
 	char *host, *port, *s, err[256];
@@ -359,7 +361,7 @@ Test(config_split_hostport, table)
 		s = strdup(c->s);	/* on the heap: ASan sees s[-1] */
 		host = port = (char *)"unset";
 		err[0] = '\0';
-		ret = config_split_hostport(s, &host, &port, c->port_only_ok,
+		ret = http_split_authority(s, &host, &port, c->port_only_ok,
 		    err, sizeof(err));
 		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)", c->desc,
 		    c->s, ret, err);
@@ -499,8 +501,14 @@ static const struct tls_case tls_cases[] = {
 	{ "--ssl-version without a value", "6080 h:1 --ssl-version",
 	    CONFIG_ERROR },
 	{ "--cert without a value", "6080 h:1 --cert", CONFIG_ERROR },
-	{ "--verify-client without --cafile", "--verify-client 6080 h:1",
-	    CONFIG_ERROR },
+	{ "--verify-client without --cafile: the system CAs (websockify)",
+	    "--verify-client 6080 h:1", CONFIG_OK, T_CERT " only0 ver=303 "
+	    "ciphers=- vc1 ca=- st0 sti0 stca=- " T_WEB },
+	{ "--key-password empty is a password", "--key-password= 6080 h:1",
+	    CONFIG_OK, "cert=self.pem/0 key=- pw= " T_SSL " " T_WEB },
+	{ "--cert empty", "--cert= 6080 h:1", CONFIG_ERROR },
+	{ "--cafile empty", "--cafile= 6080 h:1", CONFIG_ERROR },
+	{ "--web empty", "--web= 6080 h:1", CONFIG_ERROR },
 	{ "--ssl-only with a value", "--ssl-only=1 6080 h:1", CONFIG_ERROR },
 	{ "--web-auth without --web", "--web-auth --auth-plugin "
 	    "BasicHTTPAuth --auth-source u:p 6080 h:1", CONFIG_ERROR },
@@ -684,4 +692,364 @@ Test(config_help, names_tls_web_auth_options)
 	for (i = 0; i < NELEM(opts); i++)
 		cr_expect(strstr(h, opts[i]) != NULL, "help lacks %s",
 		    opts[i]);
+}
+
+/* Parse line; the return value, with err and (CONFIG_OK) cfg filled. */
+static int
+parse_line(const char *line, struct config *cfg, char *err, size_t errlen)
+{
+	struct args a;
+	char *orig[MAXARGS + 1];
+	int ret, n;
+
+	args_make(&a, line);
+	n = a.argc;
+	memcpy(orig, a.argv, sizeof(orig));
+	memset(cfg, 0, sizeof(*cfg));
+	err[0] = '\0';
+	ret = config_parse(a.argc, a.argv, cfg, err, errlen);
+	args_free(&a, orig, n);
+	return ret;
+}
+
+/* --send-timeout N: seconds, 1 to 86400, default WSB_SEND_TIMEOUT_SEC. */
+struct send_timeout_case {
+	const char *desc;
+	const char *args;
+	int ret;
+	int want;		/* with CONFIG_OK */
+};
+
+static const struct send_timeout_case send_timeout_cases[] = {
+	{ "default", "6080 h:1", CONFIG_OK, WSB_SEND_TIMEOUT_SEC },
+	{ "1, the least", "--send-timeout 1 6080 h:1", CONFIG_OK, 1 },
+	{ "86400, the most", "--send-timeout 86400 6080 h:1", CONFIG_OK,
+	    86400 },
+	{ "=30", "--send-timeout=30 6080 h:1", CONFIG_OK, 30 },
+	{ "after the addresses", "6080 h:1 --send-timeout 5", CONFIG_OK, 5 },
+	{ "twice: the last", "--send-timeout 5 --send-timeout 7 6080 h:1",
+	    CONFIG_OK, 7 },
+	{ "0", "--send-timeout 0 6080 h:1", CONFIG_ERROR },
+	{ "86401", "--send-timeout 86401 6080 h:1", CONFIG_ERROR },
+	{ "-1", "--send-timeout -1 6080 h:1", CONFIG_ERROR },
+	{ "x", "--send-timeout x 6080 h:1", CONFIG_ERROR },
+	{ "10s", "--send-timeout 10s 6080 h:1", CONFIG_ERROR },
+	{ "empty", "--send-timeout= 6080 h:1", CONFIG_ERROR },
+	{ "no value", "6080 h:1 --send-timeout", CONFIG_ERROR },
+};
+
+Test(config_parse, send_timeout)
+{
+	const struct send_timeout_case *c;
+	struct config cfg;
+	char err[256];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < NELEM(send_timeout_cases); i++) {
+		c = &send_timeout_cases[i];
+		ret = parse_line(c->args, &cfg, err, sizeof(err));
+		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)",
+		    c->desc, c->args, ret, err);
+		if (ret == CONFIG_OK && c->ret == CONFIG_OK)
+			cr_expect_eq(cfg.send_timeout, c->want,
+			    "%s: send_timeout %d, want %d", c->desc,
+			    cfg.send_timeout, c->want);
+		if (ret == CONFIG_ERROR && c->ret == CONFIG_ERROR)
+			cr_expect(strstr(err, "--send-timeout") != NULL,
+			    "%s: message '%s' does not name the option",
+			    c->desc, err);
+		if (ret == CONFIG_OK)
+			config_free(&cfg);
+	}
+}
+
+/* What an error message says: err must hold every piece of want. */
+struct message_case {
+	const char *desc;
+	const char *args;
+	const char *want[3];
+};
+
+static const struct message_case message_cases[] = {
+	{ "out of range", "--heartbeat 86401 6080 h:1",
+	    { "--heartbeat", "'86401'", "0 to 86400" } },
+	{ "missing value, long", "6080 h:1 --workers",
+	    { "--workers", "needs a value" } },
+	{ "a flag given a value", "--verbose=1 6080 h:1",
+	    { "--verbose", "takes no value" } },
+	{ "a long-only flag given a value", "--ssl-only=1 6080 h:1",
+	    { "--ssl-only", "takes no value" } },
+	{ "unknown long option", "--bogus 6080 h:1",
+	    { "unknown option", "'--bogus'" } },
+	{ "unknown short option", "-x 6080 h:1",
+	    { "unknown option", "'-x'" } },
+	{ "unknown short option after a known one", "-vx 6080 h:1",
+	    { "unknown option", "'-x'" } },
+	{ "empty path", "--cert= 6080 h:1", { "--cert", "empty" } },
+	{ "--ssl-version", "--ssl-version sslv3 6080 h:1",
+	    { "--ssl-version", "'sslv3'", "tlsv1_3" } },
+	{ "--auth-plugin", "--auth-plugin Nope --auth-source x 6080 h:1",
+	    { "--auth-plugin", "'Nope'", "BasicHTTPAuth" } },
+	{ "--key-password-file", "--key-password-file /nonexistent/pw "
+	    "6080 h:1", { "--key-password-file", "/nonexistent/pw" } },
+	{ "extra address", "6080 a:1 b:2", { "unexpected argument", "b:2" } },
+};
+
+Test(config_parse, error_messages)
+{
+	const struct message_case *c;
+	struct config cfg;
+	char err[256];
+	size_t i, j;
+
+	for (i = 0; i < NELEM(message_cases); i++) {
+		c = &message_cases[i];
+		cr_expect_eq(parse_line(c->args, &cfg, err, sizeof(err)),
+		    CONFIG_ERROR, "%s: '%s' accepted", c->desc, c->args);
+		for (j = 0; j < NELEM(c->want) && c->want[j] != NULL; j++)
+			cr_expect(strstr(err, c->want[j]) != NULL,
+			    "%s: message '%s' lacks '%s'", c->desc, err,
+			    c->want[j]);
+	}
+}
+
+/* --help and --version after options that allocate leave nothing
+ * behind (main() prints the help and returns; ASan would see a leak). */
+Test(config_parse, help_after_options_frees_them)
+{
+	static const char *lines[] = { "--cert c.pem --web /w --help",
+		"--key-password s --auth-source x --version 6080 h:1" };
+	struct config cfg;
+	char err[256];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < NELEM(lines); i++) {
+		ret = parse_line(lines[i], &cfg, err, sizeof(err));
+		cr_expect(ret == CONFIG_HELP || ret == CONFIG_VERSION,
+		    "'%s' returned %d (%s)", lines[i], ret, err);
+		cr_expect(cfg.cert == NULL && cfg.web == NULL &&
+		    cfg.key_password == NULL && cfg.auth_source == NULL,
+		    "'%s': strings left in cfg", lines[i]);
+	}
+}
+
+/*
+ * The option table against --help and the man page.  A "name list" is
+ * the long names (no "--") a text lists, in order, duplicates kept.
+ */
+#define NAMES_MAX 128
+#define NAME_LEN 48
+
+struct names {
+	size_t n;
+	char name[NAMES_MAX][NAME_LEN];
+};
+
+/* A character that may continue an option name. */
+static int
+name_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Add the option name at p (up to the first non-name character). */
+static void
+names_add(struct names *l, const char *p)
+{
+	size_t n = 0;
+
+	while (name_char((unsigned char)p[n]))
+		n++;
+	if (n == 0)
+		return;
+	cr_assert(n < NAME_LEN && l->n < NAMES_MAX, "name list overflow");
+	memcpy(l->name[l->n], p, n);
+	l->name[l->n][n] = '\0';
+	l->n++;
+}
+
+/* How many times l lists name. */
+static int
+names_count(const struct names *l, const char *name)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < l->n; i++)
+		n += strcmp(l->name[i], name) == 0;
+	return n;
+}
+
+/* Whether the option table has name. */
+static int
+table_has(const char *name)
+{
+	const char *t;
+	size_t i;
+
+	for (i = 0; (t = config_option_name(i)) != NULL; i++)
+		if (strcmp(t, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The table's options are exactly l's, each once; what names l. */
+static void
+names_match_table(const struct names *l, const char *what)
+{
+	const char *name;
+	size_t i, ntable = 0;
+
+	for (i = 0; (name = config_option_name(i)) != NULL; i++) {
+		ntable++;
+		cr_expect_eq(names_count(l, name), 1,
+		    "%s lists --%s %d times, want once", what, name,
+		    names_count(l, name));
+	}
+	cr_expect(ntable > 0, "config_option_name(0) is NULL");
+	for (i = 0; i < l->n; i++)
+		cr_expect(table_has(l->name[i]), "%s lists --%s, which is "
+		    "not an option", what, l->name[i]);
+}
+
+/* config_option_name walks the table: names without "--", each once,
+ * the new --send-timeout among them, NULL past the end (and far past). */
+Test(config_option_name, walks_the_table)
+{
+	const char *name;
+	size_t i, j;
+
+	for (i = 0; (name = config_option_name(i)) != NULL; i++) {
+		cr_expect(name[0] != '\0' && name[0] != '-', "name '%s'", name);
+		for (j = 0; j < i; j++)
+			cr_expect(strcmp(config_option_name(j), name) != 0,
+			    "--%s twice in the table", name);
+	}
+	cr_expect(i >= 29, "only %zu options", i);
+	cr_expect(table_has("send-timeout") && table_has("help") &&
+	    table_has("key-password-file"), "known options missing");
+	cr_expect(config_option_name(i + 1000) == NULL &&
+	    config_option_name((size_t)-1) == NULL, "past the end");
+}
+
+/* Every option in --help has a line of its own, "  -X, --name" or
+ * "      --name", with the name at column 8; lines fit 80 columns. */
+Test(config_help, lists_exactly_the_table)
+{
+	const char *h = config_help(), *line, *end;
+	static struct names l;
+	size_t len;
+
+	cr_assert(h != NULL);
+	l.n = 0;
+	for (line = h; *line != '\0'; line = *end ? end + 1 : end) {
+		end = strchr(line, '\n');
+		if (end == NULL)
+			end = line + strlen(line);
+		len = (size_t)(end - line);
+		cr_expect(len <= 80, "help line longer than 80: '%.*s'",
+		    (int)len, line);
+		if (len > 8 && strncmp(line + 6, "--", 2) == 0 &&
+		    (strncmp(line, "      ", 6) == 0 ||
+		    (strncmp(line, "  -", 3) == 0 &&
+		    strncmp(line + 4, ", ", 2) == 0)))
+			names_add(&l, line + 8);
+	}
+	names_match_table(&l, "config_help()");
+	/* Made whole, not cut short by its buffer. */
+	len = strlen(h);
+	cr_expect(len > 21 && strcmp(h + len - 21, "live sessions go on.\n")
+	    == 0, "help cut short: ends '%s'", len > 40 ? h + len - 40 : h);
+	cr_expect(strstr(h, "  -h, --help ") != NULL &&
+	    strstr(h, "  -v, --verbose ") != NULL &&
+	    strstr(h, "  -6, --prefer-ipv6 ") != NULL, "short letters");
+	cr_expect(strstr(h, "--send-timeout N ") != NULL &&
+	    strstr(h, "(default: 60)") != NULL, "--send-timeout N, 60");
+	cr_expect(config_help() == h, "help made twice");
+}
+
+/* The man page's text, from $SRCDIR (make check sets it), else next to
+ * this source file.  Not found is a failure, never a skip. */
+static char *
+man_page_read(void)
+{
+	char path[4096], *buf;
+	const char *srcdir = getenv("SRCDIR"), *slash;
+	FILE *f;
+	long len;
+
+	if (srcdir != NULL && *srcdir != '\0')
+		snprintf(path, sizeof(path), "%s/man/wsbridge.1", srcdir);
+	else {
+		/* __FILE__ is tests/unit/test_config.c, as the compiler saw
+		 * it from the build directory the test runs in. */
+		slash = strrchr(__FILE__, '/');
+		snprintf(path, sizeof(path), "%.*s%s../../man/wsbridge.1",
+		    slash != NULL ? (int)(slash - __FILE__ + 1) : 0, __FILE__,
+		    slash != NULL ? "" : "./");
+	}
+	f = fopen(path, "r");
+	cr_assert(f != NULL, "man page %s: cannot open it (SRCDIR=%s): the "
+	    "option table must be checked against it", path,
+	    srcdir != NULL ? srcdir : "(unset)");
+	cr_assert(fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0);
+	rewind(f);
+	buf = malloc((size_t)len + 1);
+	cr_assert(buf != NULL);
+	cr_assert(fread(buf, 1, (size_t)len, f) == (size_t)len);
+	buf[len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/*
+ * The option named at p in man page source, if p starts one: mdoc's
+ * "Fl -name", roff's "\-\-name", or a plain " --name" (.Dl examples).
+ * Returns where the name starts, or NULL.
+ */
+static const char *
+man_option_at(const char *text, const char *p)
+{
+	if (strncmp(p, "Fl -", 4) == 0 && (p == text || p[-1] == ' ' ||
+	    p[-1] == '.') && name_char((unsigned char)p[4]) && p[4] != '-')
+		return p + 4;
+	if (strncmp(p, "\\-\\-", 4) == 0 && name_char((unsigned char)p[4]))
+		return p + 4;
+	if (strncmp(p, "--", 2) == 0 && (p == text || p[-1] == ' ' ||
+	    p[-1] == '\n') && p[2] >= 'a' && p[2] <= 'z')
+		return p + 2;
+	return NULL;
+}
+
+/* The man page documents (".It" lines) exactly the table's options,
+ * once each, and mentions no option the table lacks. */
+Test(config_man, lists_exactly_the_table)
+{
+	static struct names items, mentions;
+	const char *line, *p, *name, *end;
+	char *text = man_page_read();
+	size_t i;
+
+	items.n = mentions.n = 0;
+	for (line = text; *line != '\0'; line = *end ? end + 1 : end) {
+		end = strchr(line, '\n');
+		if (end == NULL)
+			end = line + strlen(line);
+		for (p = line; p < end; p++) {
+			if ((name = man_option_at(text, p)) == NULL)
+				continue;
+			names_add(&mentions, name);
+			if (strncmp(line, ".It ", 4) == 0)
+				names_add(&items, name);
+		}
+	}
+	names_match_table(&items, "the man page's .It entries");
+	/* Mentions outside the entries (SYNOPSIS, text, EXAMPLES). */
+	cr_expect(mentions.n > items.n, "only %zu mentions", mentions.n);
+	for (i = 0; i < mentions.n; i++)
+		cr_expect(table_has(mentions.name[i]), "the man page mentions "
+		    "--%s, which is not an option", mentions.name[i]);
+	free(text);
 }

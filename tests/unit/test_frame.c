@@ -6,13 +6,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "frame.h"
 #include "wsb_limits.h"
+#include "test_helpers.h"
 
 /* A case leaves the fields it does not need zero: one line per case. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -108,8 +107,6 @@ static const struct decode_case decode_cases[] = {
 	{ "unmasked client 16-bit length", B("\x82\x7e\x01\x00"), 1, -1,
 	    1002 },
 };
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Check one decode result against its case. */
 static void
@@ -212,31 +209,20 @@ Test(frame_decode_header, every_split_point)
 	}
 }
 
-/* A page whose end is followed by an inaccessible page: reads past the
- * end of input fault even without ASan. */
-static uint8_t *
-guard_page_end(void)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	uint8_t *p;
-
-	p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(p != MAP_FAILED, "mmap failed");
-	cr_assert(mprotect(p + pg, pg, PROT_NONE) == 0, "mprotect failed");
-	return p + pg;
-}
-
 /* Each prefix of each header placed so it ends at the page edge. */
 Test(frame_decode_header, page_edge)
 {
 	const struct decode_case *c;
 	struct frame_header fh;
 	struct frame_error err;
-	uint8_t *end = guard_page_end();
-	size_t i, k;
+	uint8_t *end;
+	size_t i, k, room = 0;
 	int ret;
 
+	for (i = 0; i < NELEM(decode_cases); i++)
+		if (decode_cases[i].len > room)
+			room = decode_cases[i].len;
+	end = test_guard_end(room);
 	for (i = 0; i < NELEM(decode_cases); i++) {
 		c = &decode_cases[i];
 		for (k = 0; k <= c->len; k++) {
@@ -250,6 +236,7 @@ Test(frame_decode_header, page_edge)
 				    "%s: page-edge prefix %zu", c->desc, k);
 		}
 	}
+	test_guard_free(end, room);
 }
 
 /*
@@ -693,10 +680,14 @@ Test(frame_utf8_valid, table)
  * read past their end. */
 Test(frame_utf8_valid, page_edge)
 {
-	uint8_t *end = guard_page_end();
-	size_t i;
+	uint8_t *end;
+	size_t i, room = 0;
 	int got;
 
+	for (i = 0; i < NELEM(utf8_cases); i++)
+		if (utf8_cases[i].len > room)
+			room = utf8_cases[i].len;
+	end = test_guard_end(room);
 	for (i = 0; i < NELEM(utf8_cases); i++) {
 		memcpy(end - utf8_cases[i].len, utf8_cases[i].s,
 		    utf8_cases[i].len);
@@ -705,6 +696,7 @@ Test(frame_utf8_valid, page_edge)
 		cr_expect_eq(!!got, utf8_cases[i].valid,
 		    "%s at page edge: got %d", utf8_cases[i].desc, got);
 	}
+	test_guard_free(end, room);
 }
 
 /* A bad byte at every position of an ASCII buffer, and a 4-byte

@@ -7,19 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
-#include <unistd.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
 #include "http.h"
 #include "wsb_limits.h"
+#include "test_helpers.h"
 
 /* A case leaves the fields it does not need zero: one line per case. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* A browser's upgrade request head, and the same head's length. */
 #define CHROME_HEAD                                                   \
@@ -341,33 +343,20 @@ Test(http_parse_request, bare_lf)
 	}
 }
 
-/* A page whose end is followed by an inaccessible page. */
-static char *
-guard_page_end(void)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	char *p;
-
-	p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(p != MAP_FAILED, "mmap failed");
-	cr_assert(mprotect(p + pg, pg, PROT_NONE) == 0, "mprotect failed");
-	return p + pg;
-}
-
 /* Every prefix of every case placed so its last byte is the page's last
  * byte: the parser may not read a byte past len. */
 Test(http_parse_request, page_edge)
 {
 	const struct parse_case *c;
 	struct http_request req;
-	char *end = guard_page_end();
+	char *end = test_guard_end(WSB_MAX_REQUEST_HEAD);
 	size_t i, k, len;
 	int ret;
 
 	for (i = 0; i < NELEM(parse_cases); i++) {
 		c = &parse_cases[i];
 		len = strlen(c->buf);
+		cr_assert(len <= WSB_MAX_REQUEST_HEAD, "%s: too long", c->desc);
 		for (k = 0; k <= len; k++) {
 			memcpy(end - k, c->buf, k);
 			ret = http_parse_request(end - k, k, &req);
@@ -379,6 +368,7 @@ Test(http_parse_request, page_edge)
 				    "%zu returned %d", c->desc, k, ret);
 		}
 	}
+	test_guard_free(end, WSB_MAX_REQUEST_HEAD);
 }
 
 /* http_header_get: names match whatever their case. */
@@ -480,18 +470,20 @@ Test(http_list_has_token, table)
 Test(http_list_has_token, page_edge)
 {
 	const struct token_case *c;
-	char *end = guard_page_end();
+	char *end = test_guard_end(WSB_MAX_REQUEST_HEAD);
 	size_t i, len;
 	int got;
 
 	for (i = 0; i < NELEM(token_cases); i++) {
 		c = &token_cases[i];
 		len = c->len < 0 ? strlen(c->list) : (size_t)c->len;
+		cr_assert(len <= WSB_MAX_REQUEST_HEAD, "%s: too long", c->desc);
 		memcpy(end - len, c->list, len);
 		got = http_list_has_token(end - len, len, c->token);
 		cr_expect_eq(!!got, c->want, "%s at page edge: got %d",
 		    c->desc, got);
 	}
+	test_guard_free(end, WSB_MAX_REQUEST_HEAD);
 }
 
 /* http_status_text: the statuses the bridge sends. */
@@ -685,6 +677,10 @@ static const struct query_case query_cases[] = {
 	{ "no room even for the NUL", "/?token=", -1, "token", 0, -1 },
 	{ "truncated escape", "/?token=ab%4", -1, "token", 64, -1 },
 	{ "escape of a NUL refused", "/?token=a%00b", -1, "token", 64, -1 },
+	{ "'+' is a space in a query", "/?token=a+b", -1, "token", 64, 0,
+	    "a b" },
+	{ "'%2B' is a '+'", "/?token=a%2Bb", -1, "token", 64, 0, "a+b" },
+	{ "bad escape refused", "/?token=a%zzb", -1, "token", 64, -1 },
 };
 
 Test(http_query_param, table)
@@ -708,4 +704,373 @@ Test(http_query_param, table)
 		cr_expect((unsigned char)out[c->outlen] == 0x5a,
 		    "%s: wrote past outlen %zu", c->desc, c->outlen);
 	}
+}
+
+/* http_method_is: methods compare exactly (RFC 9110 9.1). */
+struct method_case {
+	const char *desc;
+	const char *sent;
+	const char *method;
+	int want;
+};
+
+static const struct method_case method_cases[] = {
+	{ "GET is GET", "GET", "GET", 1 },
+	{ "HEAD is HEAD", "HEAD", "HEAD", 1 },
+	{ "POST is POST", "POST", "POST", 1 },
+	{ "get is not GET", "get", "GET", 0 },
+	{ "Get is not GET", "Get", "GET", 0 },
+	{ "gET is not GET", "gET", "GET", 0 },
+	{ "head is not HEAD", "head", "HEAD", 0 },
+	{ "GETS is not GET", "GETS", "GET", 0 },
+	{ "GE is not GET", "GE", "GET", 0 },
+	{ "GET is not HEAD", "GET", "HEAD", 0 },
+	{ "OPTIONS is not OPTION", "OPTIONS", "OPTION", 0 },
+};
+
+Test(http_method_is, table)
+{
+	const struct method_case *c;
+	struct http_request req;
+	char head[128];
+	size_t i;
+	int n, got;
+
+	for (i = 0; i < NELEM(method_cases); i++) {
+		c = &method_cases[i];
+		n = snprintf(head, sizeof(head), "%s / HTTP/1.1\r\n\r\n",
+		    c->sent);
+		cr_assert_eq(http_parse_request(head, (size_t)n, &req), n,
+		    "%s: did not parse", c->desc);
+		got = http_method_is(&req, c->method);
+		cr_expect_eq(got, c->want, "%s: got %d", c->desc, got);
+	}
+}
+
+/* method_len, not a NUL or a blank, ends the method. */
+Test(http_method_is, uses_method_len)
+{
+	struct http_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.method = "GETX";
+	req.method_len = 3;
+	cr_expect_eq(http_method_is(&req, "GET"), 1);
+	cr_expect_eq(http_method_is(&req, "GETX"), 0);
+}
+
+/* http_header_next: every line of a repeated header, in order, any case. */
+Test(http_header_next, walks_repeats)
+{
+	static const char head[] = "GET / HTTP/1.1\r\n"
+	    "Connection: keep-alive\r\n"
+	    "Host: x\r\n"
+	    "connection: Upgrade\r\n"
+	    "Connections: no\r\n"
+	    "CONNECTION:\r\n"
+	    "\r\n";
+	static const char *want[] = { "keep-alive", "Upgrade", "" };
+	struct http_request req;
+	const char *v;
+	size_t i = 0, k, len;
+
+	cr_assert_eq(http_parse_request(head, sizeof(head) - 1, &req),
+	    (int)sizeof(head) - 1);
+	for (k = 0; k < NELEM(want); k++) {
+		v = http_header_next(&req, "Connection", &i, &len);
+		cr_assert(v != NULL, "line %zu missing", k);
+		cr_expect(len == strlen(want[k]) &&
+		    memcmp(v, want[k], len) == 0, "line %zu: '%.*s', want "
+		    "'%s'", k, (int)len, v, want[k]);
+	}
+	cr_expect(http_header_next(&req, "Connection", &i, &len) == NULL,
+	    "a fourth Connection line");
+	cr_expect(http_header_next(&req, "Connection", &i, &len) == NULL,
+	    "the end is not sticky");
+	i = 0;
+	cr_expect(http_header_next(&req, "Missing", &i, &len) == NULL &&
+	    len == 0, "an absent header found");
+}
+
+/*
+ * http_percent_decode.  len -1: strlen.  dstlen 0 means 0.  With ret >= 0
+ * dst must equal want (ret bytes).  dst and src sit at page edges.
+ */
+struct pct_case {
+	const char *desc;
+	const char *src;
+	int len;
+	int flags;
+	size_t dstlen;
+	int ret;
+	const char *want;
+};
+
+#define PLUS HTTP_PCT_PLUS
+
+static const struct pct_case pct_cases[] = {
+	{ "plain text copied", "abc", -1, 0, 64, 3, "abc" },
+	{ "empty", "", -1, 0, 64, 0, "" },
+	{ "hex upper and lower", "%41%6a%2F", -1, 0, 64, 3, "Aj/" },
+	{ "encoded slash decoded (callers split first)", "a%2fb", -1, 0, 64,
+	    3, "a/b" },
+	{ "%20 is a space", "a%20b", -1, 0, 64, 3, "a b" },
+	{ "%25 is a percent sign", "%25", -1, 0, 64, 1, "%" },
+	{ "decoded once, not twice", "%2541", -1, 0, 64, 3, "%41" },
+	{ "high byte", "%ff%C3%A9", -1, 0, 64, 3, "\xff\xc3\xa9" },
+	{ "'+' kept in a path", "a+b", -1, 0, 64, 3, "a+b" },
+	{ "'+' is a space with HTTP_PCT_PLUS", "a+b+", -1, PLUS, 64, 4,
+	    "a b " },
+	{ "%2B stays '+' with HTTP_PCT_PLUS", "a%2Bb", -1, PLUS, 64, 3,
+	    "a+b" },
+	{ "other bytes copied as is", "a b\x01\xff", -1, 0, 64, 5,
+	    "a b\x01\xff" },
+	{ "len ends the input, not a NUL", "abc%41", 3, 0, 64, 3, "abc" },
+	{ "lone '%'", "%", -1, 0, 64, -1 },
+	{ "'%' at the end", "ab%", -1, 0, 64, -1 },
+	{ "'%' and one hex digit", "ab%4", -1, 0, 64, -1 },
+	{ "len cuts an escape", "ab%41", 4, 0, 64, -1 },
+	{ "first digit not hex", "%g1", -1, 0, 64, -1 },
+	{ "second digit not hex", "%1g", -1, 0, 64, -1 },
+	{ "blank inside an escape", "% 20", -1, 0, 64, -1 },
+	{ "sign inside an escape", "%+1", -1, 0, 64, -1 },
+	{ "%00 refused", "a%00b", -1, 0, 64, -3 },
+	{ "raw NUL refused", "a\0b", 3, 0, 64, -3 },
+	{ "fits with its NUL", "abc", -1, 0, 4, 3, "abc" },
+	{ "one byte too long", "abcd", -1, 0, 4, -2 },
+	{ "decoded length counts, not encoded", "%41%42%43", -1, 0, 4, 3,
+	    "ABC" },
+	{ "dstlen 0", "", -1, 0, 0, -2 },
+	{ "dstlen 1 holds the empty string", "", -1, 0, 1, 0, "" },
+	{ "bad escape before running out", "%zzabcdef", -1, 0, 2, -1 },
+	{ "running out before a bad escape", "abc%zz", -1, 0, 2, -2 },
+	{ "%00 before a bad escape", "%00%zz", -1, 0, 64, -3 },
+};
+
+Test(http_percent_decode, table)
+{
+	const struct pct_case *c;
+	char *sin, *dend, *dst;
+	size_t i, len;
+	int ret;
+
+	sin = test_guard_end(64);
+	dend = test_guard_end(64);
+	for (i = 0; i < NELEM(pct_cases); i++) {
+		c = &pct_cases[i];
+		len = c->len < 0 ? strlen(c->src) : (size_t)c->len;
+		cr_assert(len <= 64 && c->dstlen <= 64);
+		memcpy(sin - len, c->src, len);
+		dst = dend - c->dstlen;
+		memset(dst, 0x5a, c->dstlen);
+		ret = http_percent_decode(sin - len, len, dst, c->dstlen,
+		    c->flags);
+		cr_expect_eq(ret, c->ret, "%s: returned %d, want %d", c->desc,
+		    ret, c->ret);
+		if (c->dstlen > 0)
+			cr_expect(memchr(dst, '\0', c->dstlen) != NULL,
+			    "%s: dst not NUL-terminated", c->desc);
+		if (ret < 0 || ret != c->ret)
+			continue;
+		cr_expect(memcmp(dst, c->want, (size_t)ret + 1) == 0,
+		    "%s: got '%.*s', want '%s'", c->desc, ret, dst, c->want);
+	}
+	test_guard_free(sin, 64);
+	test_guard_free(dend, 64);
+}
+
+/*
+ * http_base64_decode: RFC 4648 section 10's vectors, the key of RFC 6455
+ * 1.3, and the ways base64 goes wrong.  len -1: strlen.  With ret >= 0
+ * the ret bytes must equal want.
+ */
+struct b64_case {
+	const char *desc;
+	const char *src;
+	int len;
+	size_t dstlen;
+	int ret;
+	const char *want;
+};
+
+static const struct b64_case b64_cases[] = {
+	{ "empty", "", -1, 16, 0, "" },
+	{ "RFC 4648: f", "Zg==", -1, 16, 1, "f" },
+	{ "RFC 4648: fo", "Zm8=", -1, 16, 2, "fo" },
+	{ "RFC 4648: foo", "Zm9v", -1, 16, 3, "foo" },
+	{ "RFC 4648: foob", "Zm9vYg==", -1, 16, 4, "foob" },
+	{ "RFC 4648: fooba", "Zm9vYmE=", -1, 16, 5, "fooba" },
+	{ "RFC 4648: foobar", "Zm9vYmFy", -1, 16, 6, "foobar" },
+	{ "RFC 6455 key: 16 bytes", "dGhlIHNhbXBsZSBub25jZQ==", -1, 16, 16,
+	    "the sample nonce" },
+	{ "every digit once", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
+	    "wxyz0123456789+/", -1, 48, 48,
+	    "\x00\x10\x83\x10\x51\x87\x20\x92\x8b\x30\xd3\x8f"
+	    "\x41\x14\x93\x51\x55\x97\x61\x96\x9b\x71\xd7\x9f"
+	    "\x82\x18\xa3\x92\x59\xa7\xa2\x9a\xab\xb2\xdb\xaf"
+	    "\xc3\x1c\xb3\xd3\x5d\xb7\xe3\x9e\xbb\xf3\xdf\xbf" },
+	{ "'+' and '/'", "//4+", -1, 16, 3, "\xff\xfe\x3e" },
+	{ "NUL bytes decoded", "AAA=", -1, 16, 2, "\0\0" },
+	{ "bits left in the pad ignored", "Zh==", -1, 16, 1, "f" },
+	{ "padding in the middle", "Zg==Zm8=", -1, 16, -1 },
+	{ "padding inside a group", "Z=g=", -1, 16, -1 },
+	{ "'=' before a digit", "Zm=v", -1, 16, -1 },
+	{ "three '='", "Z===", -1, 16, -1 },
+	{ "four '='", "====", -1, 16, -1 },
+	{ "length 1", "Z", -1, 16, -1 },
+	{ "length 2, padding left out", "Zg", -1, 16, -1 },
+	{ "length 3, padding left out", "Zm8", -1, 16, -1 },
+	{ "length 5", "Zm9vY", -1, 16, -1 },
+	{ "len cuts the padding", "Zg==", 3, 16, -1 },
+	{ "base64url '-'", "Zm9-", -1, 16, -1 },
+	{ "base64url '_'", "Zm9_", -1, 16, -1 },
+	{ "blank", "Zm9 ", -1, 16, -1 },
+	{ "line break", "Zm9v\r\nYm", -1, 16, -1 },
+	{ "NUL inside", "Zm\0v", 4, 16, -1 },
+	{ "byte above 0x7f", "Zm9\xc3", -1, 16, -1 },
+	{ "dst exactly big enough", "Zm9vYg==", -1, 4, 4, "foob" },
+	{ "dst one byte short", "Zm9vYg==", -1, 3, -1 },
+	{ "padding not counted against dst", "Zg==", -1, 1, 1, "f" },
+	{ "dstlen 0, empty src", "", -1, 0, 0, "" },
+	{ "dstlen 0", "Zg==", -1, 0, -1 },
+};
+
+Test(http_base64_decode, table)
+{
+	const struct b64_case *c;
+	char *sin;
+	unsigned char *dend;
+	size_t i, len;
+	int ret;
+
+	sin = test_guard_end(64);
+	dend = test_guard_end(64);
+	for (i = 0; i < NELEM(b64_cases); i++) {
+		c = &b64_cases[i];
+		len = c->len < 0 ? strlen(c->src) : (size_t)c->len;
+		cr_assert(len <= 64 && c->dstlen <= 64);
+		memcpy(sin - len, c->src, len);
+		ret = http_base64_decode(sin - len, len, dend - c->dstlen,
+		    c->dstlen);
+		cr_expect_eq(ret, c->ret, "%s: returned %d, want %d", c->desc,
+		    ret, c->ret);
+		if (ret >= 0 && ret == c->ret)
+			cr_expect(memcmp(dend - c->dstlen, c->want,
+			    (size_t)ret) == 0, "%s: wrong bytes", c->desc);
+	}
+	test_guard_free(sin, 64);
+	test_guard_free(dend, 64);
+}
+
+/* http_format_authority: IPv6 literals bracketed, snprintf's return. */
+struct authority_case {
+	const char *desc;
+	const char *host;
+	const char *port;
+	size_t buflen;
+	const char *want;
+	int ret;
+};
+
+static const struct authority_case authority_cases[] = {
+	{ "name", "localhost", "5900", 64, "localhost:5900", 14 },
+	{ "IPv4", "127.0.0.1", "80", 64, "127.0.0.1:80", 12 },
+	{ "IPv6 loopback", "::1", "5900", 64, "[::1]:5900", 10 },
+	{ "IPv6", "2001:db8::1", "443", 64, "[2001:db8::1]:443", 17 },
+	{ "IPv4-mapped IPv6", "::ffff:10.0.0.1", "1", 64,
+	    "[::ffff:10.0.0.1]:1", 19 },
+	{ "service name as port", "example.org", "vnc", 64,
+	    "example.org:vnc", 15 },
+	{ "empty host", "", "80", 64, ":80", 3 },
+	{ "exact fit", "::1", "5900", 11, "[::1]:5900", 10 },
+	{ "cut as snprintf cuts", "::1", "5900", 5, "[::1", 10 },
+	{ "buflen 1", "a", "1", 1, "", 3 },
+};
+
+Test(http_format_authority, table)
+{
+	const struct authority_case *c;
+	char *end, *buf;
+	size_t i;
+	int ret;
+
+	end = test_guard_end(64);
+	for (i = 0; i < NELEM(authority_cases); i++) {
+		c = &authority_cases[i];
+		buf = end - c->buflen;
+		ret = http_format_authority(buf, c->buflen, c->host, c->port);
+		cr_expect_eq(ret, c->ret, "%s: returned %d, want %d", c->desc,
+		    ret, c->ret);
+		cr_expect_str_eq(buf, c->want, "%s: got '%s', want '%s'",
+		    c->desc, buf, c->want);
+	}
+	/* buflen 0: nothing written (the guard page faults), length told. */
+	cr_expect_eq(http_format_authority(end, 0, "::1", "1"), 7);
+	test_guard_free(end, 64);
+}
+
+/* http_format_sockaddr: numeric text for each family. */
+struct sockaddr_case {
+	const char *desc;
+	int family;
+	const char *addr;	/* for inet_pton */
+	unsigned port;
+	size_t buflen;
+	const char *want;
+	int ret;
+};
+
+static const struct sockaddr_case sockaddr_cases[] = {
+	{ "IPv4", AF_INET, "1.2.3.4", 5, 64, "1.2.3.4:5", 9 },
+	{ "IPv4 highest port", AF_INET, "127.0.0.1", 65535, 64,
+	    "127.0.0.1:65535", 15 },
+	{ "IPv4 any, port 0", AF_INET, "0.0.0.0", 0, 64, "0.0.0.0:0", 9 },
+	{ "IPv6 loopback", AF_INET6, "::1", 5, 64, "[::1]:5", 7 },
+	{ "IPv6", AF_INET6, "2001:db8::1", 443, 64, "[2001:db8::1]:443",
+	    17 },
+	{ "IPv4-mapped IPv6", AF_INET6, "::ffff:1.2.3.4", 80, 64,
+	    "[::ffff:1.2.3.4]:80", 19 },
+	{ "IPv6 longest", AF_INET6,
+	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535, 64,
+	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535", 47 },
+	{ "unix socket", AF_UNIX, NULL, 0, 64, "unix", 4 },
+	{ "unknown family", AF_UNSPEC, NULL, 0, 64, "unix", 4 },
+	{ "cut as snprintf cuts", AF_INET6, "::1", 5900, 4, "[::", 10 },
+};
+
+Test(http_format_sockaddr, table)
+{
+	const struct sockaddr_case *c;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	char *end, *buf;
+	size_t i;
+	int ret;
+
+	end = test_guard_end(64);
+	for (i = 0; i < NELEM(sockaddr_cases); i++) {
+		c = &sockaddr_cases[i];
+		memset(&ss, 0, sizeof(ss));
+		ss.ss_family = (sa_family_t)c->family;
+		if (c->family == AF_INET) {
+			cr_assert(inet_pton(AF_INET, c->addr,
+			    &sin->sin_addr) == 1);
+			sin->sin_port = htons((uint16_t)c->port);
+		} else if (c->family == AF_INET6) {
+			cr_assert(inet_pton(AF_INET6, c->addr,
+			    &sin6->sin6_addr) == 1);
+			sin6->sin6_port = htons((uint16_t)c->port);
+		} else if (c->family == AF_UNIX)
+			strcpy(sun->sun_path, "/run/vnc.sock");
+		buf = end - c->buflen;
+		ret = http_format_sockaddr(buf, c->buflen,
+		    (struct sockaddr *)&ss);
+		cr_expect_eq(ret, c->ret, "%s: returned %d, want %d", c->desc,
+		    ret, c->ret);
+		cr_expect_str_eq(buf, c->want, "%s: got '%s', want '%s'",
+		    c->desc, buf, c->want);
+	}
+	test_guard_free(end, 64);
 }

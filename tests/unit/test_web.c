@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -25,32 +24,13 @@
 #include "wsb_config.h"
 #include "http.h"
 #include "web.h"
+#include "test_helpers.h"
 
 /* A case leaves the fields it does not need zero: one line per case. */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
 /* out's size when a case does not name one. */
 #define NORM_OUTLEN 256
-
-/* The end of at least len writable bytes followed by an inaccessible
- * page: a read or write past the end faults. */
-static char *
-guard_end(size_t len)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t n = (len + pg - 1) / pg * pg;
-	char *p;
-
-	if (n == 0)
-		n = pg;
-	p = mmap(NULL, n + pg, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert(p != MAP_FAILED, "mmap failed");
-	cr_assert(mprotect(p + n, pg, PROT_NONE) == 0, "mprotect failed");
-	return p + n;
-}
 
 /*
  * web_path_normalize on a whole path.  status 0, 400 or 404; out and
@@ -98,6 +78,9 @@ static const struct norm_case norm_cases[] = {
 	{ "raw UTF-8", "/caf\xc3\xa9", 0, "caf\xc3\xa9", 0 },
 	{ "encoded percent", "/100%25", 0, "100%", 0 },
 	{ "encoded '?' is part of the name", "/a%3fb", 0, "a?b", 0 },
+	{ "'+' kept in a path", "/a+b", 0, "a+b", 0 },
+	{ "encoded '+'", "/a%2Bb", 0, "a+b", 0 },
+	{ "encoded control bytes kept", "/a%0a%1bb", 0, "a\n\x1b" "b", 0 },
 	{ "query dropped", "/x?y=1", 0, "x", 0 },
 	{ "query with dot-dot dropped", "/x?y=/../z", 0, "x", 0 },
 	{ "query with a bad escape dropped", "/x?%zz", 0, "x", 0 },
@@ -165,11 +148,17 @@ Test(web_path_normalize, table)
 Test(web_path_normalize, page_edge)
 {
 	const struct norm_case *c;
-	char *in = guard_end(NORM_OUTLEN), *oend = guard_end(NORM_OUTLEN);
+	char *in, *oend = test_guard_end(NORM_OUTLEN);
 	char *out;
-	size_t i, k, len, outlen;
+	size_t i, k, len, outlen, room = 0;
 	int ret, dir_slash;
 
+	for (i = 0; i < NELEM(norm_cases); i++) {
+		cr_assert(norm_cases[i].outlen <= NORM_OUTLEN);
+		if (strlen(norm_cases[i].path) > room)
+			room = strlen(norm_cases[i].path);
+	}
+	in = test_guard_end(room);
 	for (i = 0; i < NELEM(norm_cases); i++) {
 		c = &norm_cases[i];
 		len = strlen(c->path);
@@ -188,6 +177,8 @@ Test(web_path_normalize, page_edge)
 				    ret);
 		}
 	}
+	test_guard_free(in, room);
+	test_guard_free(oend, NORM_OUTLEN);
 }
 
 /* outlen 0: nothing is written, not even the terminating NUL; out sits
@@ -207,7 +198,7 @@ static const struct zero_case zero_cases[] = {
 
 Test(web_path_normalize, outlen_zero)
 {
-	char *out = guard_end(1);
+	char *out = test_guard_end(1);
 	size_t i;
 	int ret, dir_slash;
 
@@ -218,6 +209,7 @@ Test(web_path_normalize, outlen_zero)
 		    "want %d", zero_cases[i].desc, zero_cases[i].path, ret,
 		    zero_cases[i].status);
 	}
+	test_guard_free(out, 1);
 }
 
 /* Long paths: "/" and unit repeated reps times, on the heap so ASan
@@ -248,7 +240,7 @@ static const struct long_case long_cases[] = {
 Test(web_path_normalize, long_paths)
 {
 	const struct long_case *c;
-	char *path, *oend = guard_end(PATH_MAX), *out;
+	char *path, *oend = test_guard_end(PATH_MAX), *out;
 	size_t i, j, ulen, len;
 	int ret, dir_slash;
 
@@ -272,6 +264,7 @@ Test(web_path_normalize, long_paths)
 			    strlen(out), c->out_used);
 		free(path);
 	}
+	test_guard_free(oend, PATH_MAX);
 }
 
 /*
@@ -841,6 +834,42 @@ Test(web_respond, table)
 		free(r.buf);
 		free(text);
 	}
+}
+
+/* The log line for a path leading out of the root shows the request's
+ * bytes escaped: no raw newline (a forged line) or ESC (a terminal
+ * command) reaches the log. */
+Test(web_respond, log_line_escaped)
+{
+	struct resp r;
+	char p[PATH_MAX], log[4096];
+	size_t bytes, i;
+	ssize_t n;
+	int keep, fd, saved, ret;
+
+	web_symlink(web_path(p, sizeof(p), web_out, "secret.txt"),
+	    "evil\x1b[2J\nfake: line\\");
+	fd = open(web_path(p, sizeof(p), web_out, "log"),
+	    O_RDWR | O_CREAT | O_TRUNC, 0644);
+	cr_assert(fd != -1 && (saved = dup(STDERR_FILENO)) != -1);
+	cr_assert(dup2(fd, STDERR_FILENO) != -1);
+	ret = web_ask(GET("/evil%1B%5B2J%0Afake:%20line%5C"), 0, &r, &keep,
+	    &bytes);
+	cr_assert(dup2(saved, STDERR_FILENO) != -1);
+	close(saved);
+	n = pread(fd, log, sizeof(log) - 1, 0);
+	close(fd);
+	free(r.buf);
+	cr_expect_eq(ret, 403, "status %d", ret);
+	cr_assert(n > 0, "nothing logged");
+	log[n] = '\0';
+	cr_expect(strstr(log, "/evil\\x1b[2J\\x0afake: line\\\\ leads "
+	    "outside") != NULL, "log: %s", log);
+	for (i = 0; i + 1 < (size_t)n; i++)
+		cr_expect((unsigned char)log[i] >= 0x20 &&
+		    (unsigned char)log[i] <= 0x7e, "byte %zu of the log line "
+		    "is 0x%02x", i, (unsigned char)log[i]);
+	cr_expect_eq(log[n - 1], '\n', "one line");
 }
 
 /* The ETag is quoted and changes with the file's size or mtime. */

@@ -1,0 +1,176 @@
+/*
+ * Socket I/O beside libevent's bufferevents: reading past libevent 2.1's
+ * 4 KiB read cap, and writing at once when nothing is queued.  Knows
+ * nothing about sessions.
+ */
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <linux/sockios.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "io.h"
+#include "wsb_limits.h"
+
+/* libevent 2.2 reads what the socket holds (up to max_single_read). */
+#define IO_READ_CAPPED (LIBEVENT_VERSION_NUMBER < 0x02020000)
+
+static int io_socket_read_more(struct bufferevent *);
+static void io_tls_read_more(struct bufferevent *, SSL *);
+static void io_tls_send(SSL *, struct evbuffer *);
+
+int
+io_read_more(struct bufferevent *bev)
+{
+	SSL	*ssl;
+
+	/* Under libevent's cap the socket is drained, and reserving space
+	 * for nothing would cost memory per idle connection. */
+	if (!IO_READ_CAPPED ||
+	    evbuffer_get_length(bufferevent_get_input(bev)) < 4096)
+		return 0;
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+		io_tls_read_more(bev, ssl);
+		return 0;
+	}
+	return io_socket_read_more(bev);
+}
+
+/* readv() into reserved input space until the socket is drained. */
+static int
+io_socket_read_more(struct bufferevent *bev)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	size_t			 got = 0, want, left;
+	ssize_t			 n;
+	int			 nv, k, err = 0;
+
+	/* A socket bufferevent keeps its input's end frozen between reads. */
+	evbuffer_unfreeze(in, 0);
+	while (got < WSB_MAX_SINGLE_IO) {
+		nv = evbuffer_reserve_space(in,
+		    (ev_ssize_t)(WSB_MAX_SINGLE_IO - got), v, 2);
+		if (nv < 1)
+			break;
+		for (k = 0, want = 0; k < nv; k++) {
+			iov[k].iov_base = v[k].iov_base;
+			iov[k].iov_len = v[k].iov_len;
+			want += v[k].iov_len;
+		}
+		n = readv(bufferevent_getfd(bev), iov, nv);
+		if (n <= 0) {
+			/* EOF is seen again by libevent's next read. */
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				err = errno;
+			break;
+		}
+		left = (size_t)n;
+		for (k = 0; k < nv && left > 0; k++) {
+			if (v[k].iov_len > left)
+				v[k].iov_len = left;
+			left -= v[k].iov_len;
+		}
+		evbuffer_commit_space(in, v, k);
+		got += (size_t)n;
+		if ((size_t)n < want)
+			break;	/* drained */
+	}
+	evbuffer_freeze(in, 0);
+	return err;
+}
+
+/*
+ * libevent 2.1's bufferevent_openssl decrypts one record (at most 16 KiB)
+ * per callback: decrypt every record the socket holds, up to
+ * WSB_MAX_SINGLE_IO.  Anything but data (WANT_READ, WANT_WRITE for a key
+ * update, EOF, an error) ends the loop and is left to libevent's next SSL
+ * call, which sees it again.
+ */
+static void
+io_tls_read_more(struct bufferevent *bev, SSL *ssl)
+{
+	struct evbuffer		*in = bufferevent_get_input(bev);
+	struct evbuffer_iovec	 v;
+	size_t			 got = 0;
+	int			 n;
+
+	while (got < WSB_MAX_SINGLE_IO) {
+		if (evbuffer_reserve_space(in, WSB_TLS_RECORD, &v, 1) < 1)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		got += (size_t)n;
+	}
+}
+
+/*
+ * SSL_write() at once, one record per WSB_TLS_RECORD bytes with the frame
+ * header in the first (bufferevent_openssl would wait for the next
+ * EV_WRITE and give the header a record of its own).  What is not written
+ * stays at the head of buf; queued on the bufferevent, its retry passes
+ * the same bytes (libevent sets SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ */
+static void
+io_tls_send(SSL *ssl, struct evbuffer *buf)
+{
+	unsigned char	*p;
+	size_t		 len;
+	int		 n;
+
+	while ((len = evbuffer_get_length(buf)) > 0) {
+		if (len > WSB_TLS_RECORD)
+			len = WSB_TLS_RECORD;
+		if ((p = evbuffer_pullup(buf, (ev_ssize_t)len)) == NULL)
+			break;
+		ERR_clear_error();
+		if ((n = SSL_write(ssl, p, (int)len)) <= 0) {
+			ERR_clear_error();
+			break;
+		}
+		evbuffer_drain(buf, (size_t)n);
+	}
+}
+
+size_t
+io_send(struct bufferevent *bev, struct evbuffer *buf)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
+	size_t		 before = evbuffer_get_length(buf), sent = 0;
+
+	if (evbuffer_get_length(out) == 0) {
+		if (ssl != NULL)
+			io_tls_send(ssl, buf);
+		else
+			(void)evbuffer_write(buf, bufferevent_getfd(bev));
+		sent = before - evbuffer_get_length(buf);
+	}
+	if (evbuffer_get_length(buf) > 0)
+		evbuffer_add_buffer(out, buf);
+	return sent;
+}
+
+unsigned long long
+io_unacked(int fd)
+{
+	int	 n = 0;
+
+	if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) == -1 || n < 0)
+		return 0;
+	return (unsigned long long)n;
+}
