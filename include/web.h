@@ -24,10 +24,12 @@ int web_path_normalize(const char *path, size_t len, char *out,
 /*
  * Answer a GET or HEAD under the web root: status line, headers, and the
  * body as a file segment (sent with sendfile where possible).  Sets
- * *keep_alive and *bytes (body bytes).  Returns the HTTP status.
+ * *keep_alive, *bytes (body bytes) and *note (NULL, or a static string
+ * saying why a request was refused, for the caller's log line: web.c
+ * logs nothing itself).  Returns the HTTP status.
  */
 int web_respond(const struct config *cfg, const struct http_request *req,
-    struct evbuffer *out, int *keep_alive, size_t *bytes);
+    struct evbuffer *out, int *keep_alive, size_t *bytes, const char **note);
 
 /* Write an error response that may keep the connection open; with head
  * the body is left out (its length still given). */

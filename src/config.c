@@ -194,7 +194,7 @@ static const struct config_opt config_opts[] = {
 	  .arg = "N", .help = "exit after N seconds with no session" },
 	{ CONFIG_ROW("heartbeat", CONFIG_INT, heartbeat), .max = 86400,
 	  .arg = "N", .help = "ping clients every N seconds; drop one that "
-	  "does\nnot answer within a further N seconds" },
+	  "neither\nanswers nor moves a byte for N seconds" },
 	{ CONFIG_ROW("send-timeout", CONFIG_INT, send_timeout), .min = 1,
 	  .max = 86400, .arg = "N", .help = "drop a client or target that "
 	  "takes no bytes\nfor N seconds while it is owed some (default: "

@@ -37,6 +37,7 @@ static void main_reload_cb(evutil_socket_t, short, void *);
 static void main_tick_cb(evutil_socket_t, short, void *);
 static void main_check_target(const struct config *);
 static void main_log_settings(const struct main_state *);
+static void main_run(struct main_state *);
 
 /* Stop the loop on SIGINT or SIGTERM. */
 static void
@@ -154,15 +155,61 @@ main_log_settings(const struct main_state *ms)
 	    ms->nworkers == 1 ? "" : "s");
 }
 
+/*
+ * Handle signals (before any socket listens), start the workers, run
+ * the main loop until SIGINT or SIGTERM, then stop and free the workers.
+ */
+static void
+main_run(struct main_state *ms)
+{
+	struct event	*ev_int, *ev_term, *ev_hup, *tick;
+	struct timeval	 tv = { 0, MAIN_TICK_MSEC * 1000 };
+	char		 err[512];
+	int		 i;
+
+	if ((ms->base = event_base_new()) == NULL)
+		fatalx("cannot create the main event loop");
+	ev_int = evsignal_new(ms->base, SIGINT, main_signal_cb, ms);
+	ev_term = evsignal_new(ms->base, SIGTERM, main_signal_cb, ms);
+	ev_hup = evsignal_new(ms->base, SIGHUP, main_reload_cb, ms);
+	tick = event_new(ms->base, -1, EV_PERSIST, main_tick_cb, ms);
+	if (ev_int == NULL || ev_term == NULL || ev_hup == NULL ||
+	    tick == NULL || evsignal_add(ev_int, NULL) == -1 ||
+	    evsignal_add(ev_term, NULL) == -1 ||
+	    evsignal_add(ev_hup, NULL) == -1 || evtimer_add(tick, &tv) == -1)
+		fatalx("cannot set up signal handling");
+
+	for (i = 0; i < ms->server.cfg->workers; i++) {
+		if ((ms->workers[i] = worker_create(&ms->server, i, err,
+		    sizeof(err))) == NULL)
+			fatalx("%s", err);
+		ms->nworkers++;
+	}
+	ms->accepting = 1;
+	main_log_settings(ms);
+	for (i = 0; i < ms->nworkers; i++)
+		if (worker_start(ms->workers[i]) == -1)
+			fatal("cannot start worker thread %d", i);
+
+	event_base_dispatch(ms->base);
+
+	for (i = 0; i < ms->nworkers; i++)
+		worker_command(ms->workers[i], WORKER_CMD_STOP);
+	for (i = 0; i < ms->nworkers; i++)
+		worker_join_free(ms->workers[i]);
+	event_free(ev_int);
+	event_free(ev_term);
+	event_free(ev_hup);
+	event_free(tick);
+	event_base_free(ms->base);
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct main_state ms;
 	struct config		 cfg;
-	struct event		*ev_int, *ev_term, *ev_hup, *tick;
-	struct timeval		 tv = { 0, MAIN_TICK_MSEC * 1000 };
 	char			 err[512];
-	int			 i;
 
 	signal(SIGPIPE, SIG_IGN);
 	/*
@@ -207,42 +254,7 @@ main(int argc, char **argv)
 		goto fail;
 	}
 
-	if ((ms.base = event_base_new()) == NULL)
-		fatalx("cannot create the main event loop");
-	/* Signals are handled before any socket listens. */
-	ev_int = evsignal_new(ms.base, SIGINT, main_signal_cb, &ms);
-	ev_term = evsignal_new(ms.base, SIGTERM, main_signal_cb, &ms);
-	ev_hup = evsignal_new(ms.base, SIGHUP, main_reload_cb, &ms);
-	tick = event_new(ms.base, -1, EV_PERSIST, main_tick_cb, &ms);
-	if (ev_int == NULL || ev_term == NULL || ev_hup == NULL ||
-	    tick == NULL || evsignal_add(ev_int, NULL) == -1 ||
-	    evsignal_add(ev_term, NULL) == -1 ||
-	    evsignal_add(ev_hup, NULL) == -1 || evtimer_add(tick, &tv) == -1)
-		fatalx("cannot set up signal handling");
-
-	for (i = 0; i < cfg.workers; i++) {
-		if ((ms.workers[i] = worker_create(&ms.server, i, err,
-		    sizeof(err))) == NULL)
-			fatalx("%s", err);
-		ms.nworkers++;
-	}
-	ms.accepting = 1;
-	main_log_settings(&ms);
-	for (i = 0; i < ms.nworkers; i++)
-		if (worker_start(ms.workers[i]) == -1)
-			fatal("cannot start worker thread %d", i);
-
-	event_base_dispatch(ms.base);
-
-	for (i = 0; i < ms.nworkers; i++)
-		worker_command(ms.workers[i], WORKER_CMD_STOP);
-	for (i = 0; i < ms.nworkers; i++)
-		worker_join_free(ms.workers[i]);
-	event_free(ev_int);
-	event_free(ev_term);
-	event_free(ev_hup);
-	event_free(tick);
-	event_base_free(ms.base);
+	main_run(&ms);
 	tls_free();
 	config_free(&cfg);
 	return 0;

@@ -125,6 +125,7 @@ session_http_web(struct session *s, const struct http_request *req,
 	struct evbuffer		*out = bufferevent_get_output(s->client.bev);
 	struct auth_result	 ares;
 	size_t			 bytes = 0, plen;
+	const char		*note = NULL;
 	int			 status, keep_alive;
 	char			 method[64], path[4 * SESSION_HTTP_LOG_PATH + 4];
 
@@ -135,12 +136,15 @@ session_http_web(struct session *s, const struct http_request *req,
 		    keep_alive, http_method_is(req, "HEAD"));
 		status = ares.status;
 	} else
-		status = web_respond(cfg, req, out, &keep_alive, &bytes);
+		status = web_respond(cfg, req, out, &keep_alive, &bytes,
+		    &note);
 	plen = req->path_len < SESSION_HTTP_LOG_PATH ? req->path_len :
 	    SESSION_HTTP_LOG_PATH;
 	log_escape(method, sizeof(method), req->method, req->method_len);
 	log_escape(path, sizeof(path), req->path, plen);
-	session_info(s, "%s %s %d %zu", method, path, status, bytes);
+	session_info(s, "%s %s %d %zu%s%s%s", method, path, status, bytes,
+	    note != NULL ? " (" : "", note != NULL ? note : "",
+	    note != NULL ? ")" : "");
 	evbuffer_drain(bufferevent_get_input(s->client.bev), head_len);
 	if (!keep_alive) {
 		s->closer = "web";

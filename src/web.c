@@ -68,6 +68,7 @@ struct web_reply {
 	int		 head;		/* HEAD: the body is left out */
 	int		 keep_alive;
 	size_t		 bytes;		/* body bytes queued */
+	const char	*note;		/* why refused, for the log */
 };
 
 static char	 web_root[PATH_MAX];	/* realpath of --web, immutable */
@@ -84,7 +85,7 @@ static void web_html_escape(struct evbuffer *, const char *);
 static void web_url_escape(struct evbuffer *, const char *, int);
 static int web_name_cmp(const void *, const void *);
 static int web_etag_match(const char *, size_t, const char *);
-static int web_resolve(const char *, char *);
+static int web_resolve(struct web_reply *, const char *, char *);
 static int web_fail(struct web_reply *, int);
 static int web_redirect_slash(struct web_reply *, const char *);
 static int web_directory(const struct config *, struct web_reply *,
@@ -378,20 +379,16 @@ web_listing(const char *real, const char *rel, struct evbuffer *out,
 }
 
 /* The real path of path, if it lies under the real root: 0, or the
- * HTTP status (404 missing, 403 a symlink leading out). */
+ * HTTP status (404 missing, 403 a symlink leading out, said in r->note
+ * for the caller's log line). */
 static int
-web_resolve(const char *path, char *real)
+web_resolve(struct web_reply *r, const char *path, char *real)
 {
-	char	 esc[WSB_LOG_VALUE_MAX];
-
 	if (realpath(path, real) == NULL)
 		return 404;
 	if (strncmp(real, web_root, web_root_len) != 0 ||
 	    (real[web_root_len] != '/' && real[web_root_len] != '\0')) {
-		/* path holds the decoded request path: any byte but NUL. */
-		log_escape(esc, sizeof(esc), path, strlen(path));
-		log_info("--web: %s leads outside %s, refused", esc,
-		    web_root);
+		r->note = "a symlink leads outside the web root";
 		return 403;
 	}
 	return 0;
@@ -452,7 +449,7 @@ web_directory(const struct config *cfg, struct web_reply *r, const char *rel,
 	    (int)sizeof(idx))
 		status = 404;
 	else
-		status = web_resolve(full, idx);
+		status = web_resolve(r, full, idx);
 	if (status == 0 && stat(idx, st) == 0 && S_ISREG(st->st_mode)) {
 		memcpy(real, idx, sizeof(idx));
 		return 0;
@@ -535,7 +532,7 @@ web_serve(const struct config *cfg, const struct http_request *req,
 	if (snprintf(full, sizeof(full), "%s/%s", web_root, rel) >=
 	    (int)sizeof(real))
 		return web_fail(r, 404);
-	if ((status = web_resolve(full, real)) != 0)
+	if ((status = web_resolve(r, full, real)) != 0)
 		return web_fail(r, status);
 	if (stat(real, &st) == -1)
 		return web_fail(r, 404);
@@ -551,7 +548,7 @@ web_serve(const struct config *cfg, const struct http_request *req,
 /* Answer a GET or HEAD from the web root; see web.h. */
 int
 web_respond(const struct config *cfg, const struct http_request *req,
-    struct evbuffer *out, int *keep_alive, size_t *bytes)
+    struct evbuffer *out, int *keep_alive, size_t *bytes, const char **note)
 {
 	struct web_reply	 r;
 	int			 status;
@@ -560,8 +557,10 @@ web_respond(const struct config *cfg, const struct http_request *req,
 	r.head = http_method_is(req, "HEAD");
 	r.keep_alive = web_keep_alive(req);
 	r.bytes = 0;
+	r.note = NULL;
 	status = web_serve(cfg, req, &r);
 	*keep_alive = r.keep_alive;
 	*bytes = r.bytes;
+	*note = r.note;
 	return status;
 }
