@@ -46,6 +46,12 @@
  * within this while nothing is read from it. */
 #define WSB_PAUSED_CHECK_MSEC 500
 
+/* Longest BasicHTTPAuth credentials (user:password), in bytes, and
+ * their base64 form in an Authorization header: a password manager's
+ * longest is a few hundred bytes. */
+#define WSB_MAX_BASIC_CREDENTIALS 768
+#define WSB_MAX_BASIC_B64 (WSB_MAX_BASIC_CREDENTIALS / 3 * 4)
+
 /* Largest payload of one frame sent to the client: websockify's maximum,
  * and some clients refuse larger frames. */
 #define WSB_MAX_OUT_FRAME (64 * 1024)

@@ -7,10 +7,9 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
+#include "wsb_limits.h"
 
 #define AUTH_CHALLENGE "WWW-Authenticate: Basic realm=\"wsbridge\"\r\n"
-/* Longest Authorization value taken: base64 of 768 bytes of user:pass. */
-#define AUTH_MAX_B64 1024
 
 static int auth_fail(struct auth_result *, int, const char *, const char *);
 static int auth_basic(const struct config *, const struct http_request *,
@@ -52,7 +51,7 @@ auth_basic(const struct config *cfg, const struct http_request *req,
     struct auth_result *res)
 {
 	const char	*v, *p, *end;
-	unsigned char	 out[AUTH_MAX_B64 / 4 * 3];
+	unsigned char	 out[WSB_MAX_BASIC_B64 / 4 * 3];
 	size_t		 len, b64len;
 	int		 n;
 
@@ -69,7 +68,7 @@ auth_basic(const struct config *cfg, const struct http_request *req,
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
 	b64len = (size_t)(end - p);
-	if (b64len == 0 || b64len > AUTH_MAX_B64 ||
+	if (b64len == 0 || b64len > WSB_MAX_BASIC_B64 ||
 	    (n = http_base64_decode(p, b64len, out, sizeof(out))) < 0)
 		return auth_fail(res, 400, "malformed Basic credentials",
 		    NULL);

@@ -409,11 +409,11 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->auth_plugin != CONFIG_AUTH_NONE && cfg->auth_source == NULL)
 		return config_error(err, errlen,
 		    "--auth-plugin needs --auth-source");
-	/* auth.c takes at most 1024 base64 characters: 768 bytes. */
 	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
-	    strlen(cfg->auth_source) > 768)
+	    strlen(cfg->auth_source) > WSB_MAX_BASIC_CREDENTIALS)
 		return config_error(err, errlen, "--auth-source for "
-		    "BasicHTTPAuth is longer than 768 bytes");
+		    "BasicHTTPAuth is longer than %d bytes",
+		    WSB_MAX_BASIC_CREDENTIALS);
 	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
 	    strchr(cfg->auth_source, ':') == NULL)
 		return config_error(err, errlen, "--auth-source for "

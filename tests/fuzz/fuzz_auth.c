@@ -14,10 +14,8 @@
 
 #include "auth.h"
 #include "http.h"
+#include "wsb_limits.h"
 #include "fuzz.h"
-
-/* The longest Basic credentials auth.c takes: base64 of 768 bytes. */
-#define FUZZ_AUTH_MAX_B64 1024
 
 #define FUZZ_AUTH_CHALLENGE "WWW-Authenticate: Basic realm="
 
@@ -78,7 +76,7 @@ fuzz_auth_basic_ref(const char *secret, const char *v, size_t len)
 		return 403;
 	for (b = s; b < len && (v[b] == ' ' || v[b] == '\t'); b++)
 		;
-	if (b == len || len - b > FUZZ_AUTH_MAX_B64)
+	if (b == len || len - b > WSB_MAX_BASIC_B64)
 		return 400;
 	dec = fuzz_alloc((len - b) / 4 * 3 + 1);
 	if ((n = fuzz_b64_decode(v + b, len - b, dec)) < 0)
@@ -246,7 +244,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(st == want, "status as the reference says");
 	slen = strlen(secret) + (size_t)wrong;
 	if (mode == 3 && hv != NULL && strchr(secret, ':') != NULL &&
-	    (slen + 2) / 3 * 4 <= FUZZ_AUTH_MAX_B64)
+	    (slen + 2) / 3 * 4 <= WSB_MAX_BASIC_B64)
 		FUZZ_CHECK(st == (wrong ? 401 : 0),
 		    "right credentials pass, wrong ones get 401");
 	fuzz_auth_check_res(st, &res);
