@@ -7,9 +7,9 @@
 #include "http.h"
 
 struct auth_result {
-	int		 status;	/* 0 allowed, else the HTTP status */
-	const char	*reason;	/* one line, for the body and log */
-	const char	*extra_headers;	/* e.g. WWW-Authenticate */
+	int	    status;	   /* 0 allowed, else the HTTP status */
+	const char *reason;	   /* one line, for the body and log */
+	const char *extra_headers; /* e.g. WWW-Authenticate */
 };
 
 /* Check req against the configured plugin; returns res->status. */

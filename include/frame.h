@@ -17,7 +17,7 @@
 #define CLOSE_GOING_AWAY 1001
 #define CLOSE_PROTOCOL_ERROR 1002
 #define CLOSE_UNSUPPORTED_DATA 1003
-#define CLOSE_NO_STATUS 1005	/* never sent: "Close had no code" */
+#define CLOSE_NO_STATUS 1005 /* never sent: "Close had no code" */
 #define CLOSE_INVALID_PAYLOAD 1007
 #define CLOSE_POLICY 1008
 #define CLOSE_TOO_BIG 1009
@@ -25,16 +25,16 @@
 
 struct frame_header {
 	unsigned fin;
-	unsigned rsv;		/* the three RSV bits, 0..7 */
+	unsigned rsv; /* the three RSV bits, 0..7 */
 	unsigned opcode;
 	unsigned masked;
-	uint64_t length;	/* payload length */
-	uint8_t mask[4];
+	uint64_t length; /* payload length */
+	uint8_t	 mask[4];
 };
 
 /* Why a frame was refused: the Close code and a one-line reason. */
 struct frame_error {
-	int code;
+	int	    code;
 	const char *reason;
 };
 

@@ -10,11 +10,11 @@
 #define HANDSHAKE_ACCEPT_LEN 28
 
 struct handshake_result {
-	int status;		/* 101 on success, else the HTTP error */
-	const char *reason;	/* one line, static, for the 4xx body/log */
+	int	    status;	   /* 101 on success, else the HTTP error */
+	const char *reason;	   /* one line, static, for the 4xx body/log */
 	const char *extra_headers; /* e.g. "Sec-WebSocket-Version: 13\r\n" */
-	char accept[HANDSHAKE_ACCEPT_LEN + 1];
-	const char *protocol;	/* "binary" or NULL: no header */
+	char	    accept[HANDSHAKE_ACCEPT_LEN + 1];
+	const char *protocol; /* "binary" or NULL: no header */
 };
 
 /* 1 if the request asks for a WebSocket upgrade (Upgrade: websocket). */
@@ -35,8 +35,11 @@ int handshake_is_upgrade(const struct http_request *req);
  *   426  Sec-WebSocket-Version not exactly "13" (extra names 13)
  *   500  the accept value could not be computed
  */
+/* The formatter would align the parameters as declarations. */
+/* clang-format off */
 int handshake_check(const struct http_request *req,
     struct handshake_result *res);
+/* clang-format on */
 
 /* Sec-WebSocket-Accept for key (RFC 6455 4.2.2 step 5.4); 0 or -1. */
 int handshake_accept_key(const char *key, size_t key_len,

@@ -10,19 +10,19 @@ struct sockaddr;
 
 struct http_header {
 	const char *name;
-	size_t name_len;
-	const char *value;	/* leading and trailing blanks trimmed */
-	size_t value_len;
+	size_t	    name_len;
+	const char *value; /* leading and trailing blanks trimmed */
+	size_t	    value_len;
 };
 
 struct http_request {
-	const char *method;
-	size_t method_len;
-	const char *path;	/* request target, as sent */
-	size_t path_len;
-	int minor_version;	/* HTTP/1.x */
+	const char	  *method;
+	size_t		   method_len;
+	const char	  *path; /* request target, as sent */
+	size_t		   path_len;
+	int		   minor_version; /* HTTP/1.x */
 	struct http_header headers[WSB_MAX_HEADERS];
-	size_t num_headers;
+	size_t		   num_headers;
 };
 
 /*
@@ -46,8 +46,8 @@ const char *http_header_get(const struct http_request *req, const char *name,
 /* Walk the headers named name (case-insensitive) in order: start with
  * *i = 0; returns the next one's value (*len set, *i moved past it), or
  * NULL when none is left. */
-const char *http_header_next(const struct http_request *req,
-    const char *name, size_t *i, size_t *len);
+const char *http_header_next(const struct http_request *req, const char *name,
+    size_t *i, size_t *len);
 
 /* Walk a comma-separated header list: 1 with the next item (blanks
  * trimmed, never empty) in *item and *len, 0 at the end. */
@@ -100,8 +100,8 @@ int http_query_param(const char *path, size_t path_len, const char *name,
  *   -3  a NUL byte (%00, or sent raw), which would cut the string short
  * dst is NUL-terminated whenever dstlen > 0, also on an error.
  */
-int http_percent_decode(const char *src, size_t len, char *dst,
-    size_t dstlen, int flags);
+int http_percent_decode(const char *src, size_t len, char *dst, size_t dstlen,
+    int flags);
 
 /*
  * Decode base64 (RFC 4648 section 4, the standard alphabet) strictly:

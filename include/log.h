@@ -9,7 +9,7 @@
 #define LOG_LEVEL_DEBUG 1
 
 void log_init(int verbose);
-int log_verbose(void);
+int  log_verbose(void);
 void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -34,9 +34,7 @@ void log_traffic(char);
  */
 size_t log_escape(char *dst, size_t dstlen, const void *src, size_t len);
 
-void fatal(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+void fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 #endif

@@ -13,10 +13,10 @@ struct target_connect;
 /* Where one session's target is.  The strings are copied by
  * target_connect_start(); the caller keeps ownership. */
 struct target_spec {
-	const char	*host;		/* TCP: name or address (no brackets) */
-	const char	*port;		/* TCP: port number */
-	const char	*unix_path;	/* non-NULL: a Unix socket instead */
-	int		 tls;		/* TLS to the target (--ssl-target) */
+	const char *host;      /* TCP: name or address (no brackets) */
+	const char *port;      /* TCP: port number */
+	const char *unix_path; /* non-NULL: a Unix socket instead */
+	int	    tls;       /* TLS to the target (--ssl-target) */
 };
 
 /*

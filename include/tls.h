@@ -14,7 +14,7 @@
 int tls_init(const struct config *cfg, char *err, size_t errlen);
 /* Reload certificate, key and CA files (SIGHUP); on failure the old
  * context stays.  -1 with err. */
-int tls_reload(const struct config *cfg, char *err, size_t errlen);
+int  tls_reload(const struct config *cfg, char *err, size_t errlen);
 void tls_free(void);
 
 /* Whether wss:// is served (a certificate is loaded). */
@@ -32,7 +32,6 @@ struct bufferevent;
 /* One line for why a TLS bufferevent failed: the verify result, or
  * OpenSSL's error; NULL when OpenSSL recorded nothing (a socket error
  * or a TCP close without close_notify). */
-const char *tls_bev_error_text(struct bufferevent *bev, char *buf,
-    size_t len);
+const char *tls_bev_error_text(struct bufferevent *bev, char *buf, size_t len);
 
 #endif

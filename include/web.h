@@ -18,8 +18,8 @@ int web_init(const struct config *cfg, char *err, size_t errlen);
  * relative to the root without leading '/', "" for the root; *dir_slash
  * whether the path ended in '/'.  0 ok, else the HTTP status (400, 404).
  */
-int web_path_normalize(const char *path, size_t len, char *out,
-    size_t outlen, int *dir_slash);
+int web_path_normalize(const char *path, size_t len, char *out, size_t outlen,
+    int *dir_slash);
 
 /*
  * Answer a GET or HEAD under the web root: status line, headers, and the

@@ -30,16 +30,16 @@ typedef void (*worker_close_all_fn)(struct worker *w);
 
 /* Shared by every thread: immutable config and atomic counters. */
 struct server {
-	const struct config	*cfg;
-	worker_accept_fn	 accept;
-	worker_close_all_fn	 close_all;
-	atomic_int		 active_sessions;
-	atomic_ullong		 next_session_id;
-	atomic_int		 websocket_sessions_ended;  /* --run-once */
-	atomic_llong		 idle_since_ms;  /* CLOCK_MONOTONIC, ms */
-	struct sockaddr_storage	 listen_addrs[WORKER_MAX_LISTENERS];
-	socklen_t		 listen_addr_lens[WORKER_MAX_LISTENERS];
-	int			 nlisten;
+	const struct config    *cfg;
+	worker_accept_fn	accept;
+	worker_close_all_fn	close_all;
+	atomic_int		active_sessions;
+	atomic_ullong		next_session_id;
+	atomic_int		websocket_sessions_ended; /* --run-once */
+	atomic_llong		idle_since_ms; /* CLOCK_MONOTONIC, ms */
+	struct sockaddr_storage listen_addrs[WORKER_MAX_LISTENERS];
+	socklen_t		listen_addr_lens[WORKER_MAX_LISTENERS];
+	int			nlisten;
 };
 
 /* Commands from the main thread, set in cmd then signalled on notify. */
@@ -47,29 +47,29 @@ struct server {
 #define WORKER_CMD_STOP 0x2
 
 struct worker {
-	int			 id;
-	struct server		*server;
-	pthread_t		 thread;
-	struct event_base	*base;
-	struct evdns_base	*dns;
-	struct evconnlistener	*listeners[WORKER_MAX_LISTENERS];
-	int			 nlisteners;
-	struct event		*backoff;	/* EMFILE: retry accept */
-	struct event		*notify;	/* main thread's commands */
-	int			 notify_fd;	/* eventfd */
-	atomic_int		 cmd;
-	struct evbuffer		*scratch;	/* one frame on its way out */
-	TAILQ_HEAD(, session)	 sessions;
+	int		       id;
+	struct server	      *server;
+	pthread_t	       thread;
+	struct event_base     *base;
+	struct evdns_base     *dns;
+	struct evconnlistener *listeners[WORKER_MAX_LISTENERS];
+	int		       nlisteners;
+	struct event	      *backoff;	  /* EMFILE: retry accept */
+	struct event	      *notify;	  /* main thread's commands */
+	int		       notify_fd; /* eventfd */
+	atomic_int	       cmd;
+	struct evbuffer	      *scratch; /* one frame on its way out */
+	TAILQ_HEAD(, session) sessions;
 };
 
 int worker_listen_resolve(struct server *srv, char *err, size_t errlen);
 struct worker *worker_create(struct server *srv, int id, char *err,
     size_t errlen);
-int worker_start(struct worker *w);
-void worker_command(struct worker *w, int cmd);
-void worker_join_free(struct worker *w);
-void worker_session_started(struct worker *w);
-void worker_session_ended(struct worker *w, int was_websocket);
-long long worker_now_ms(void);
+int	       worker_start(struct worker *w);
+void	       worker_command(struct worker *w, int cmd);
+void	       worker_join_free(struct worker *w);
+void	       worker_session_started(struct worker *w);
+void	       worker_session_ended(struct worker *w, int was_websocket);
+long long      worker_now_ms(void);
 
 #endif

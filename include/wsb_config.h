@@ -5,47 +5,47 @@
 #include <stddef.h>
 
 struct config {
-	char *listen_host;	/* NULL: every local address */
+	char *listen_host; /* NULL: every local address */
 	char *listen_port;
-	char *target_host;	/* NULL with --unix-target */
+	char *target_host; /* NULL with --unix-target */
 	char *target_port;
-	char *unix_target;	/* --unix-target FILE */
-	int verbose;		/* -v */
-	int traffic;		/* --traffic: a character per frame */
-	int run_once;		/* --run-once */
-	int timeout;		/* --timeout N: stop accepting after N s */
-	int idle_timeout;	/* --idle-timeout N: exit after N s idle */
-	int heartbeat;		/* --heartbeat N: ping every N s */
-	int send_timeout;	/* --send-timeout N: drop a side that takes
+	char *unix_target;  /* --unix-target FILE */
+	int   verbose;	    /* -v */
+	int   traffic;	    /* --traffic: a character per frame */
+	int   run_once;	    /* --run-once */
+	int   timeout;	    /* --timeout N: stop accepting after N s */
+	int   idle_timeout; /* --idle-timeout N: exit after N s idle */
+	int   heartbeat;    /* --heartbeat N: ping every N s */
+	int   send_timeout; /* --send-timeout N: drop a side that takes
 				 * no bytes for N s while owed some */
-	int prefer_ipv6;	/* -6 */
-	int workers;		/* --workers N */
+	int   prefer_ipv6;  /* -6 */
+	int   workers;	    /* --workers N */
 
 	/* TLS (websockify's option names). */
-	char *cert;		/* --cert, default self.pem if present */
-	int cert_given;		/* --cert was on the command line */
-	char *key;		/* --key; NULL: the key is in cert */
-	char *key_password;	/* --key-password, -file, or environment */
-	int ssl_only;		/* --ssl-only */
-	int ssl_min_version;	/* --ssl-version: TLS1_x_VERSION */
-	char *ssl_ciphers;	/* --ssl-ciphers */
-	int verify_client;	/* --verify-client */
-	char *cafile;		/* --cafile; NULL: the system CAs */
-	int ssl_target;		/* --ssl-target */
-	int ssl_target_insecure; /* --ssl-target-insecure */
-	char *ssl_target_cafile; /* --ssl-target-cafile */
+	char *cert;		   /* --cert, default self.pem if present */
+	int   cert_given;	   /* --cert was on the command line */
+	char *key;		   /* --key; NULL: the key is in cert */
+	char *key_password;	   /* --key-password, -file, or environment */
+	int   ssl_only;		   /* --ssl-only */
+	int   ssl_min_version;	   /* --ssl-version: TLS1_x_VERSION */
+	char *ssl_ciphers;	   /* --ssl-ciphers */
+	int   verify_client;	   /* --verify-client */
+	char *cafile;		   /* --cafile; NULL: the system CAs */
+	int   ssl_target;	   /* --ssl-target */
+	int   ssl_target_insecure; /* --ssl-target-insecure */
+	char *ssl_target_cafile;   /* --ssl-target-cafile */
 
 	/* Static files and auth. */
-	char *web;		/* --web DIR */
-	int file_only;		/* --file-only: no directory listings */
-	int web_auth;		/* --web-auth: auth guards files too */
-	int auth_plugin;	/* --auth-plugin: CONFIG_AUTH_* */
-	char *auth_source;	/* --auth-source */
+	char *web;	   /* --web DIR */
+	int   file_only;   /* --file-only: no directory listings */
+	int   web_auth;	   /* --web-auth: auth guards files too */
+	int   auth_plugin; /* --auth-plugin: CONFIG_AUTH_* */
+	char *auth_source; /* --auth-source */
 };
 
 #define CONFIG_AUTH_NONE 0
-#define CONFIG_AUTH_BASIC 1	/* BasicHTTPAuth user:password */
-#define CONFIG_AUTH_ORIGIN 2	/* ExpectOrigin "origin1 origin2" */
+#define CONFIG_AUTH_BASIC 1  /* BasicHTTPAuth user:password */
+#define CONFIG_AUTH_ORIGIN 2 /* ExpectOrigin "origin1 origin2" */
 
 /* --ssl-version values: the TLS protocol versions' wire numbers, as
  * OpenSSL's TLS1_x_VERSION, so config.c needs no OpenSSL header. */
@@ -55,9 +55,9 @@ struct config {
 
 /* What config_parse() asks the caller to do. */
 #define CONFIG_OK 0
-#define CONFIG_ERROR -1	  /* message in err; print it, usage, exit 2 */
-#define CONFIG_HELP 1	  /* print config_help(), exit 0 */
-#define CONFIG_VERSION 2  /* print version, exit 0 */
+#define CONFIG_ERROR -1	 /* message in err; print it, usage, exit 2 */
+#define CONFIG_HELP 1	 /* print config_help(), exit 0 */
+#define CONFIG_VERSION 2 /* print version, exit 0 */
 
 /*
  * Parse argv (options before, between or after the addresses, as

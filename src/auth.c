@@ -36,8 +36,8 @@ static int
 auth_equal(const unsigned char *a, size_t alen, const unsigned char *b,
     size_t blen)
 {
-	unsigned char	 da[32], db[32];
-	unsigned int	 n;
+	unsigned char da[32], db[32];
+	unsigned int  n;
 
 	if (EVP_Digest(a, alen, da, &n, EVP_sha256(), NULL) != 1 ||
 	    EVP_Digest(b, blen, db, &n, EVP_sha256(), NULL) != 1)
@@ -50,10 +50,10 @@ static int
 auth_basic(const struct config *cfg, const struct http_request *req,
     struct auth_result *res)
 {
-	const char	*v, *p, *end;
-	unsigned char	 out[WSB_MAX_BASIC_B64 / 4 * 3];
-	size_t		 len, b64len;
-	int		 n;
+	const char   *v, *p, *end;
+	unsigned char out[WSB_MAX_BASIC_B64 / 4 * 3];
+	size_t	      len, b64len;
+	int	      n;
 
 	if ((v = http_header_get(req, "Authorization", &len)) == NULL)
 		return auth_fail(res, 401, "authentication required",
@@ -77,7 +77,7 @@ auth_basic(const struct config *cfg, const struct http_request *req,
 		return auth_fail(res, 400,
 		    "malformed Basic credentials (no ':')", NULL);
 	if (!auth_equal(out, len, (const unsigned char *)cfg->auth_source,
-	    strlen(cfg->auth_source)))
+		strlen(cfg->auth_source)))
 		return auth_fail(res, 401, "wrong user name or password",
 		    AUTH_CHALLENGE);
 	return 0;
@@ -88,8 +88,8 @@ static int
 auth_origin(const struct config *cfg, const struct http_request *req,
     struct auth_result *res)
 {
-	const char	*v, *p = cfg->auth_source, *q;
-	size_t		 len;
+	const char *v, *p = cfg->auth_source, *q;
+	size_t	    len;
 
 	if ((v = http_header_get(req, "Origin", &len)) == NULL)
 		return auth_fail(res, 403, "missing Origin header", NULL);

@@ -35,14 +35,14 @@
 
 /* What an option's value is, and so what the parser does with it. */
 enum config_kind {
-	CONFIG_FLAG,	/* no value; the int field becomes 1 */
-	CONFIG_COUNT,	/* no value; the int field counts (-v -v) */
-	CONFIG_INT,	/* a whole decimal number from min to max */
-	CONFIG_STRING,	/* any string, copied; the last one given wins */
-	CONFIG_PATH,	/* as CONFIG_STRING, but never empty */
-	CONFIG_SPECIAL,	/* the row's handler does it */
-	CONFIG_ASK_HELP,	/* parsing stops: CONFIG_HELP */
-	CONFIG_ASK_VERSION,	/* parsing stops: CONFIG_VERSION */
+	CONFIG_FLAG,	    /* no value; the int field becomes 1 */
+	CONFIG_COUNT,	    /* no value; the int field counts (-v -v) */
+	CONFIG_INT,	    /* a whole decimal number from min to max */
+	CONFIG_STRING,	    /* any string, copied; the last one given wins */
+	CONFIG_PATH,	    /* as CONFIG_STRING, but never empty */
+	CONFIG_SPECIAL,	    /* the row's handler does it */
+	CONFIG_ASK_HELP,    /* parsing stops: CONFIG_HELP */
+	CONFIG_ASK_VERSION, /* parsing stops: CONFIG_VERSION */
 };
 
 /*
@@ -54,17 +54,17 @@ typedef int (*config_handler)(struct config *, const char *, char *, size_t);
 
 /* One option. */
 struct config_opt {
-	const char	*name;		/* long name, without "--" */
-	int		 letter;	/* short option, 0: none */
+	const char	*name;	 /* long name, without "--" */
+	int		 letter; /* short option, 0: none */
 	enum config_kind kind;
-	size_t		 field;		/* CONFIG_FIELD() it sets */
-	size_t		 implies;	/* int field also set to 1; 0: none */
-	int		 min, max;	/* CONFIG_INT */
-	int		 secret;	/* string wiped before it is freed */
-	config_handler	 handler;	/* CONFIG_SPECIAL */
-	const char	*arg;		/* the value in --help; NULL: none */
-	const char	*help;		/* '\n' continues under the column */
-	const char	*heading;	/* --help: a section starts here */
+	size_t		 field;	   /* CONFIG_FIELD() it sets */
+	size_t		 implies;  /* int field also set to 1; 0: none */
+	int		 min, max; /* CONFIG_INT */
+	int		 secret;   /* string wiped before it is freed */
+	config_handler	 handler;  /* CONFIG_SPECIAL */
+	const char	*arg;	   /* the value in --help; NULL: none */
+	const char	*help;	   /* '\n' continues under the column */
+	const char	*heading;  /* --help: a section starts here */
 };
 
 /* Offset 0 means "implies nothing": it must not be an int flag. */
@@ -78,7 +78,7 @@ static int config_error(char *, size_t, const char *, ...)
 static int
 config_error(char *err, size_t errlen, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
@@ -104,8 +104,8 @@ static int
 config_number(const char *opt, const char *s, int min, int max, int *out,
     char *err, size_t errlen)
 {
-	char	*end;
-	long	 v;
+	char *end;
+	long  v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -122,9 +122,9 @@ static int
 config_key_password_file(struct config *cfg, const char *path, char *err,
     size_t errlen)
 {
-	char	 line[1024];
-	FILE	*f;
-	int	 ret;
+	char  line[1024];
+	FILE *f;
+	int   ret;
 
 	if ((f = fopen(path, "r")) == NULL)
 		return config_error(err, errlen, "--key-password-file %s: %s",
@@ -150,8 +150,10 @@ config_ssl_version(struct config *cfg, const char *arg, char *err,
 	else if (strcmp(arg, "tlsv1_3") == 0)
 		cfg->ssl_min_version = CONFIG_TLS1_3;
 	else
-		return config_error(err, errlen, "--ssl-version: '%s' is not "
-		    "one of default, tlsv1_1, tlsv1_2, tlsv1_3", arg);
+		return config_error(err, errlen,
+		    "--ssl-version: '%s' is not "
+		    "one of default, tlsv1_1, tlsv1_2, tlsv1_3",
+		    arg);
 	return CONFIG_OK;
 }
 
@@ -160,7 +162,7 @@ static int
 config_auth_plugin(struct config *cfg, const char *arg, char *err,
     size_t errlen)
 {
-	const char	*plugin;
+	const char *plugin;
 
 	plugin = strrchr(arg, '.');
 	plugin = plugin != NULL ? plugin + 1 : arg;
@@ -169,14 +171,17 @@ config_auth_plugin(struct config *cfg, const char *arg, char *err,
 	else if (strcmp(plugin, "ExpectOrigin") == 0)
 		cfg->auth_plugin = CONFIG_AUTH_ORIGIN;
 	else
-		return config_error(err, errlen, "--auth-plugin: '%s' is not "
-		    "supported (BasicHTTPAuth, ExpectOrigin)", arg);
+		return config_error(err, errlen,
+		    "--auth-plugin: '%s' is not "
+		    "supported (BasicHTTPAuth, ExpectOrigin)",
+		    arg);
 	return CONFIG_OK;
 }
 
 /* Rows start with name, kind and the field set; the rest as needed. */
 #define CONFIG_ROW(n, k, f) .name = (n), .kind = (k), .field = CONFIG_FIELD(f)
 
+/* clang-format off */
 static const struct config_opt config_opts[] = {
 	{ .name = "help", .letter = 'h', .kind = CONFIG_ASK_HELP,
 	  .help = "show this help and exit" },
@@ -258,6 +263,7 @@ static const struct config_opt config_opts[] = {
 	{ CONFIG_ROW("web-auth", CONFIG_FLAG, web_auth),
 	  .help = "the auth plugin guards the files too" },
 };
+/* clang-format on */
 
 /* The field of cfg at offset off (a row's field or implies). */
 static void *
@@ -271,11 +277,12 @@ config_field(struct config *cfg, size_t off)
 static const struct config_opt *
 config_opt_find(int ch)
 {
-	size_t	 i;
+	size_t i;
 
 	if (ch >= CONFIG_LONG_BASE)
 		return (size_t)(ch - CONFIG_LONG_BASE) < NELEM(config_opts) ?
-		    &config_opts[ch - CONFIG_LONG_BASE] : NULL;
+		    &config_opts[ch - CONFIG_LONG_BASE] :
+		    NULL;
 	for (i = 0; i < NELEM(config_opts); i++)
 		if (ch != 0 && config_opts[i].letter == ch)
 			return &config_opts[i];
@@ -288,7 +295,7 @@ config_opt_find(int ch)
 static void
 config_getopt_tables(struct option *lo, char *shorts)
 {
-	const struct config_opt	*o;
+	const struct config_opt *o;
 	size_t			 i, n = 0;
 
 	shorts[n++] = ':';
@@ -296,10 +303,10 @@ config_getopt_tables(struct option *lo, char *shorts)
 		o = &config_opts[i];
 		lo[i].name = o->name;
 		lo[i].has_arg = o->arg != NULL ? required_argument :
-		    no_argument;
+						 no_argument;
 		lo[i].flag = NULL;
 		lo[i].val = o->letter != 0 ? o->letter :
-		    CONFIG_LONG_BASE + (int)i;
+					     CONFIG_LONG_BASE + (int)i;
 		if (o->letter != 0) {
 			shorts[n++] = (char)o->letter;
 			if (o->arg != NULL)
@@ -312,10 +319,10 @@ config_getopt_tables(struct option *lo, char *shorts)
 
 /* Apply one option and its value (NULL for none) to cfg. */
 static int
-config_apply(struct config *cfg, const struct config_opt *o,
-    const char *arg, char *err, size_t errlen)
+config_apply(struct config *cfg, const struct config_opt *o, const char *arg,
+    char *err, size_t errlen)
 {
-	char	 name[64];
+	char name[64];
 
 	snprintf(name, sizeof(name), "--%s", o->name);
 	if (o->implies != 0)
@@ -352,13 +359,13 @@ config_apply(struct config *cfg, const struct config_opt *o,
 static int
 config_getopt_error(int ch, char **argv, char *err, size_t errlen)
 {
-	const struct config_opt	*o = config_opt_find(optopt);
+	const struct config_opt *o = config_opt_find(optopt);
 
 	/* Only rows with a value can miss one.  '?' for a known option:
 	 * a long one given a value (a short one cannot be). */
 	if (ch == ':' && o != NULL)
-		return config_error(err, errlen,
-		    "option '--%s' needs a value", o->name);
+		return config_error(err, errlen, "option '--%s' needs a value",
+		    o->name);
 	if (o != NULL)
 		return config_error(err, errlen,
 		    "option '--%s' takes no value", o->name);
@@ -374,11 +381,12 @@ config_getopt_error(int ch, char **argv, char *err, size_t errlen)
 static void
 config_defaults(struct config *cfg)
 {
-	long	 ncpu;
+	long ncpu;
 
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cfg->workers = ncpu < 1 ? 1 : ncpu > WSB_MAX_WORKERS ?
-	    WSB_MAX_WORKERS : (int)ncpu;
+	cfg->workers = ncpu < 1	   ? 1 :
+	    ncpu > WSB_MAX_WORKERS ? WSB_MAX_WORKERS :
+				     (int)ncpu;
 	cfg->send_timeout = WSB_SEND_TIMEOUT_SEC;
 	cfg->ssl_min_version = CONFIG_TLS1_2;
 }
@@ -387,7 +395,7 @@ config_defaults(struct config *cfg)
 static int
 config_finish(struct config *cfg, char *err, size_t errlen)
 {
-	const char	*env;
+	const char *env;
 
 	if (cfg->key_password == NULL &&
 	    (env = getenv(CONFIG_KEY_PASSWORD_ENV)) != NULL &&
@@ -411,15 +419,17 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 		    "--auth-plugin needs --auth-source");
 	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
 	    strlen(cfg->auth_source) > WSB_MAX_BASIC_CREDENTIALS)
-		return config_error(err, errlen, "--auth-source for "
+		return config_error(err, errlen,
+		    "--auth-source for "
 		    "BasicHTTPAuth is longer than %d bytes",
 		    WSB_MAX_BASIC_CREDENTIALS);
 	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
 	    strchr(cfg->auth_source, ':') == NULL)
-		return config_error(err, errlen, "--auth-source for "
+		return config_error(err, errlen,
+		    "--auth-source for "
 		    "BasicHTTPAuth must be user:password");
-	if (cfg->web_auth && (cfg->web == NULL ||
-	    cfg->auth_plugin == CONFIG_AUTH_NONE))
+	if (cfg->web_auth &&
+	    (cfg->web == NULL || cfg->auth_plugin == CONFIG_AUTH_NONE))
 		return config_error(err, errlen,
 		    "--web-auth needs --web and --auth-plugin");
 	return CONFIG_OK;
@@ -433,12 +443,13 @@ config_positionals(struct config *cfg, int npos, char **pos, char *err,
 {
 	if (npos < 1)
 		return config_error(err, errlen, "missing the listen port");
-	if (http_split_authority(pos[0], &cfg->listen_host,
-	    &cfg->listen_port, 1, err, errlen) == -1)
+	if (http_split_authority(pos[0], &cfg->listen_host, &cfg->listen_port,
+		1, err, errlen) == -1)
 		return CONFIG_ERROR;
 	if (cfg->unix_target != NULL) {
 		if (npos > 1)
-			return config_error(err, errlen, "a target address "
+			return config_error(err, errlen,
+			    "a target address "
 			    "and --unix-target both given");
 		return CONFIG_OK;
 	}
@@ -448,8 +459,8 @@ config_positionals(struct config *cfg, int npos, char **pos, char *err,
 	if (npos > 2)
 		return config_error(err, errlen, "unexpected argument '%s'",
 		    pos[2]);
-	if (http_split_authority(pos[1], &cfg->target_host,
-	    &cfg->target_port, 0, err, errlen) == -1)
+	if (http_split_authority(pos[1], &cfg->target_host, &cfg->target_port,
+		0, err, errlen) == -1)
 		return CONFIG_ERROR;
 	return CONFIG_OK;
 }
@@ -459,9 +470,9 @@ int
 config_parse(int argc, char **argv, struct config *cfg, char *err,
     size_t errlen)
 {
-	struct option	 lo[NELEM(config_opts) + 1];
-	char		 shorts[2 + 2 * NELEM(config_opts)];
-	int		 ch, ret;
+	struct option lo[NELEM(config_opts) + 1];
+	char	      shorts[2 + 2 * NELEM(config_opts)];
+	int	      ch, ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (errlen == 0)
@@ -470,7 +481,7 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 	config_defaults(cfg);
 	config_getopt_tables(lo, shorts);
 
-	optind = 0;	/* glibc: full re-initialisation, parse again */
+	optind = 0; /* glibc: full re-initialisation, parse again */
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
 		if (ch == ':' || ch == '?') {
@@ -480,12 +491,12 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 		ret = config_apply(cfg, config_opt_find(ch), optarg, err,
 		    errlen);
 		if (ret != CONFIG_OK)
-			goto done;	/* an error, or --help, --version */
+			goto done; /* an error, or --help, --version */
 	}
 	if ((ret = config_finish(cfg, err, errlen)) != CONFIG_OK ||
 	    (ret = config_check(cfg, err, errlen)) != CONFIG_OK ||
 	    (ret = config_positionals(cfg, argc - optind, argv + optind, err,
-	    errlen)) != CONFIG_OK)
+		 errlen)) != CONFIG_OK)
 		goto done;
 	return CONFIG_OK;
 
@@ -498,8 +509,8 @@ done:
 void
 config_free(struct config *cfg)
 {
-	const struct config_opt	*o;
-	char			**p;
+	const struct config_opt *o;
+	char		       **p;
 	size_t			 i;
 
 	for (i = 0; i < NELEM(config_opts); i++) {
@@ -525,9 +536,9 @@ const char *
 config_usage(void)
 {
 	return "usage: wsbridge [options] [source_addr:]source_port "
-	    "target_addr:target_port\n"
-	    "       wsbridge [options] --unix-target FILE "
-	    "[source_addr:]source_port\n";
+	       "target_addr:target_port\n"
+	       "       wsbridge [options] --unix-target FILE "
+	       "[source_addr:]source_port\n";
 }
 
 /* One option's lines of --help: names and value, then the description
@@ -535,8 +546,8 @@ config_usage(void)
 static void
 config_help_row(FILE *f, const struct config_opt *o)
 {
-	char		 left[64];
-	const char	*s, *nl;
+	char	    left[64];
+	const char *s, *nl;
 
 	if (o->heading != NULL)
 		fprintf(f, "\n%s\n", o->heading);
@@ -560,16 +571,17 @@ config_help_row(FILE *f, const struct config_opt *o)
 const char *
 config_help(void)
 {
-	static char	 buf[CONFIG_HELP_SIZE];
-	FILE		*f;
-	size_t		 i;
+	static char buf[CONFIG_HELP_SIZE];
+	FILE	   *f;
+	size_t	    i;
 
 	if (buf[0] != '\0')
 		return buf;
 	/* One byte short: the last one stays NUL, whatever is written. */
 	if ((f = fmemopen(buf, sizeof(buf) - 1, "w")) == NULL)
 		return config_usage();
-	fprintf(f, "wsbridge: a WebSocket-to-TCP bridge, compatible with "
+	fprintf(f,
+	    "wsbridge: a WebSocket-to-TCP bridge, compatible with "
 	    "websockify\n\n%s\nAddresses are host:port or [IPv6]:port; a "
 	    "bare source port listens on\nevery local IPv4 and IPv6 "
 	    "address.  Options may follow the addresses.\n\noptions:\n",
@@ -577,7 +589,8 @@ config_help(void)
 	for (i = 0; i < NELEM(config_opts); i++)
 		config_help_row(f, &config_opts[i]);
 	fputs("\nSIGHUP reloads the certificate, key and CA files; live "
-	    "sessions go on.\n", f);
+	      "sessions go on.\n",
+	    f);
 	fclose(f);
 	return buf;
 }

@@ -20,8 +20,8 @@ int
 frame_decode_header(const uint8_t *buf, size_t len, int require_mask,
     struct frame_header *fh, struct frame_error *err)
 {
-	size_t		 need = 2, i;
-	uint64_t	 plen;
+	size_t	 need = 2, i;
+	uint64_t plen;
 
 	if (len < 2)
 		return -2;
@@ -89,8 +89,8 @@ frame_decode_header(const uint8_t *buf, size_t len, int require_mask,
 
 /* Check a frame against the open message and advance the state. */
 int
-frame_check_sequence(struct frame_msg_state *st,
-    const struct frame_header *fh, struct frame_error *err)
+frame_check_sequence(struct frame_msg_state *st, const struct frame_header *fh,
+    struct frame_error *err)
 {
 	switch (fh->opcode) {
 	case FRAME_OP_CONT:
@@ -107,7 +107,7 @@ frame_check_sequence(struct frame_msg_state *st,
 			    "new message inside a fragmented message");
 		break;
 	default:
-		return 0;	/* control frames do not touch the sequence */
+		return 0; /* control frames do not touch the sequence */
 	}
 	st->in_message = !fh->fin;
 	return 0;
@@ -115,12 +115,11 @@ frame_check_sequence(struct frame_msg_state *st,
 
 /* XOR with the mask, a word at a time where the data allows. */
 void
-frame_unmask(uint8_t *data, size_t len, const uint8_t mask[4],
-    uint64_t offset)
+frame_unmask(uint8_t *data, size_t len, const uint8_t mask[4], uint64_t offset)
 {
-	uint8_t		 rot[8];
-	uint64_t	 m64, w;
-	size_t		 i = 0, k;
+	uint8_t	 rot[8];
+	uint64_t m64, w;
+	size_t	 i = 0, k;
 
 	for (k = 0; k < 8; k++)
 		rot[k] = mask[(offset + k) & 3];
@@ -147,8 +146,8 @@ size_t
 frame_encode_header(uint8_t *out, int fin, unsigned opcode, uint64_t length,
     const uint8_t *mask)
 {
-	size_t	 n = 2;
-	int	 i;
+	size_t n = 2;
+	int    i;
 
 	out[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0xf));
 	if (length < 126) {
@@ -187,8 +186,8 @@ frame_close_code_valid(int code)
 int
 frame_utf8_valid(const uint8_t *s, size_t len)
 {
-	size_t	 i = 0, n, k;
-	uint8_t	 c, lo, hi;
+	size_t	i = 0, n, k;
+	uint8_t c, lo, hi;
 
 	while (i < len) {
 		c = s[i];
@@ -203,15 +202,15 @@ frame_utf8_valid(const uint8_t *s, size_t len)
 		else if (c >= 0xe0 && c <= 0xef) {
 			n = 2;
 			if (c == 0xe0)
-				lo = 0xa0;	/* overlong */
+				lo = 0xa0; /* overlong */
 			else if (c == 0xed)
-				hi = 0x9f;	/* surrogates */
+				hi = 0x9f; /* surrogates */
 		} else if (c >= 0xf0 && c <= 0xf4) {
 			n = 3;
 			if (c == 0xf0)
-				lo = 0x90;	/* overlong */
+				lo = 0x90; /* overlong */
 			else if (c == 0xf4)
-				hi = 0x8f;	/* past U+10FFFF */
+				hi = 0x8f; /* past U+10FFFF */
 		} else
 			return 0;
 		if (len - i - 1 < n)
@@ -257,7 +256,7 @@ frame_parse_close(const uint8_t *payload, size_t len, int *code,
 size_t
 frame_encode_close(uint8_t *out, int code, const char *reason)
 {
-	size_t	 rlen = 0, n;
+	size_t rlen = 0, n;
 
 	if (code == CLOSE_NO_STATUS)
 		return frame_encode_header(out, 1, FRAME_OP_CLOSE, 0, NULL);

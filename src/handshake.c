@@ -8,12 +8,12 @@
 #include "handshake.h"
 
 #define HANDSHAKE_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define HANDSHAKE_KEY_BYTES 16	/* a key is base64 of 16 bytes */
-#define HANDSHAKE_PROTOCOL "binary"	/* the one subprotocol spoken */
+#define HANDSHAKE_KEY_BYTES 16	    /* a key is base64 of 16 bytes */
+#define HANDSHAKE_PROTOCOL "binary" /* the one subprotocol spoken */
 
 static size_t handshake_count(const struct http_request *, const char *);
-static int handshake_any_has_token(const struct http_request *,
-    const char *, const char *);
+static int handshake_any_has_token(const struct http_request *, const char *,
+    const char *);
 static int handshake_offers(const struct http_request *, const char *);
 static int handshake_key_valid(const char *, size_t);
 static int handshake_fail(struct handshake_result *, int, const char *);
@@ -26,7 +26,7 @@ static int handshake_check_protocol(const struct http_request *,
 static size_t
 handshake_count(const struct http_request *req, const char *name)
 {
-	size_t	 i = 0, n = 0, len;
+	size_t i = 0, n = 0, len;
 
 	while (http_header_next(req, name, &i, &len) != NULL)
 		n++;
@@ -40,8 +40,8 @@ static int
 handshake_any_has_token(const struct http_request *req, const char *name,
     const char *token)
 {
-	const char	*v;
-	size_t		 i = 0, len;
+	const char *v;
+	size_t	    i = 0, len;
 
 	while ((v = http_header_next(req, name, &i, &len)) != NULL)
 		if (http_list_has_token(v, len, token))
@@ -55,11 +55,11 @@ handshake_any_has_token(const struct http_request *req, const char *name,
 static int
 handshake_offers(const struct http_request *req, const char *protocol)
 {
-	const char	*v, *p, *item;
-	size_t		 i = 0, len, ilen, plen = strlen(protocol);
+	const char *v, *p, *item;
+	size_t	    i = 0, len, ilen, plen = strlen(protocol);
 
 	while ((v = http_header_next(req, "Sec-WebSocket-Protocol", &i,
-	    &len)) != NULL) {
+		    &len)) != NULL) {
 		p = v;
 		while (http_list_next(&p, v + len, &item, &ilen))
 			if (ilen == plen && memcmp(item, protocol, plen) == 0)
@@ -73,7 +73,7 @@ handshake_offers(const struct http_request *req, const char *protocol)
 static int
 handshake_key_valid(const char *key, size_t len)
 {
-	unsigned char	 out[HANDSHAKE_KEY_BYTES];
+	unsigned char out[HANDSHAKE_KEY_BYTES];
 
 	return http_base64_decode(key, len, out, sizeof(out)) ==
 	    HANDSHAKE_KEY_BYTES;
@@ -90,12 +90,15 @@ handshake_fail(struct handshake_result *res, int status, const char *reason)
 
 /* Sec-WebSocket-Version: one line, exactly "13" (RFC 6455 4.2.1 item 6,
  * 11.3.5); another value gets 426 naming the version spoken (4.2.2). */
+/* The formatter would align the parameters as declarations. */
+/* clang-format off */
 static int
 handshake_check_version(const struct http_request *req,
     struct handshake_result *res)
+/* clang-format on */
 {
-	const char	*ver;
-	size_t		 len;
+	const char *ver;
+	size_t	    len;
 
 	res->extra_headers = "Sec-WebSocket-Version: 13\r\n";
 	if ((ver = http_header_get(req, "Sec-WebSocket-Version", &len)) ==
@@ -115,9 +118,12 @@ handshake_check_version(const struct http_request *req,
 /* Sec-WebSocket-Protocol: absent, or offering "binary" exactly, which is
  * echoed as offered (4.2.2 step 5.4).  websockify refuses a request
  * that offers only others, and so does this bridge. */
+/* The formatter would align the parameters as declarations. */
+/* clang-format off */
 static int
 handshake_check_protocol(const struct http_request *req,
     struct handshake_result *res)
+/* clang-format on */
 {
 	if (handshake_count(req, "Sec-WebSocket-Protocol") == 0)
 		return 0;
@@ -139,8 +145,8 @@ handshake_is_upgrade(const struct http_request *req)
 int
 handshake_check(const struct http_request *req, struct handshake_result *res)
 {
-	const char	*key;
-	size_t		 key_len, hosts;
+	const char *key;
+	size_t	    key_len, hosts;
 
 	memset(res, 0, sizeof(*res));
 	if (!http_method_is(req, "GET")) {
@@ -152,8 +158,9 @@ handshake_check(const struct http_request *req, struct handshake_result *res)
 		return handshake_fail(res, 400,
 		    "WebSocket handshake needs HTTP/1.1");
 	if ((hosts = handshake_count(req, "Host")) != 1)
-		return handshake_fail(res, 400, hosts == 0 ?
-		    "missing Host header" : "more than one Host header");
+		return handshake_fail(res, 400,
+		    hosts == 0 ? "missing Host header" :
+				 "more than one Host header");
 	if (!handshake_is_upgrade(req))
 		return handshake_fail(res, 400,
 		    "missing or bad Upgrade header (need websocket)");
@@ -185,17 +192,17 @@ int
 handshake_accept_key(const char *key, size_t key_len,
     char out[HANDSHAKE_ACCEPT_LEN + 1])
 {
-	unsigned char	 digest[EVP_MAX_MD_SIZE];
-	unsigned int	 dlen = 0;
-	EVP_MD_CTX	*ctx;
-	int		 ok;
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int  dlen = 0;
+	EVP_MD_CTX   *ctx;
+	int	      ok;
 
 	if ((ctx = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	ok = EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) == 1 &&
 	    EVP_DigestUpdate(ctx, key, key_len) == 1 &&
 	    EVP_DigestUpdate(ctx, HANDSHAKE_GUID,
-	    sizeof(HANDSHAKE_GUID) - 1) == 1 &&
+		sizeof(HANDSHAKE_GUID) - 1) == 1 &&
 	    EVP_DigestFinal_ex(ctx, digest, &dlen) == 1;
 	EVP_MD_CTX_free(ctx);
 	if (!ok || dlen != SHA_DIGEST_LENGTH)
@@ -211,7 +218,7 @@ int
 handshake_format_101(char *out, size_t outlen,
     const struct handshake_result *res)
 {
-	int	 n;
+	int n;
 
 	n = snprintf(out, outlen,
 	    "HTTP/1.1 101 Switching Protocols\r\n"

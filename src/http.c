@@ -15,10 +15,10 @@
 
 #include "http.h"
 
-static int http_is_tchar(unsigned char);
+static int	   http_is_tchar(unsigned char);
 static const char *http_line_end(const char *, const char *, size_t *);
-static int http_hexval(int);
-static int http_base64_val(unsigned char);
+static int	   http_hexval(int);
+static int	   http_base64_val(unsigned char);
 
 /* RFC 9110 5.6.2 token characters. */
 static int
@@ -37,7 +37,7 @@ http_is_tchar(unsigned char c)
 static const char *
 http_line_end(const char *p, const char *end, size_t *eol_len)
 {
-	const char	*q;
+	const char *q;
 
 	for (q = p; q < end; q++) {
 		if (*q == '\n') {
@@ -58,9 +58,9 @@ http_line_end(const char *p, const char *end, size_t *eol_len)
 int
 http_parse_request(const char *buf, size_t len, struct http_request *req)
 {
-	const char	*p = buf, *end = buf + len, *eol, *q, *colon;
-	const char	*v, *ve;
-	size_t		 eol_len;
+	const char *p = buf, *end = buf + len, *eol, *q, *colon;
+	const char *v, *ve;
+	size_t	    eol_len;
 
 	memset(req, 0, sizeof(*req));
 
@@ -109,8 +109,9 @@ http_parse_request(const char *buf, size_t len, struct http_request *req)
 			return -1;
 		if (req->num_headers == WSB_MAX_HEADERS)
 			return -1;
-		for (colon = p; colon < eol && http_is_tchar(
-		    (unsigned char)*colon); colon++)
+		for (colon = p;
+		     colon < eol && http_is_tchar((unsigned char)*colon);
+		     colon++)
 			;
 		if (colon == p || colon == eol || *colon != ':')
 			return -1;
@@ -141,18 +142,18 @@ incomplete:
 int
 http_method_is(const struct http_request *req, const char *method)
 {
-	size_t	 n = strlen(method);
+	size_t n = strlen(method);
 
 	return req->method_len == n && memcmp(req->method, method, n) == 0;
 }
 
 /* The next header named name at or after index *i, case-insensitively. */
 const char *
-http_header_next(const struct http_request *req, const char *name,
-    size_t *i, size_t *len)
+http_header_next(const struct http_request *req, const char *name, size_t *i,
+    size_t *len)
 {
-	const struct http_header	*h;
-	size_t				 n = strlen(name);
+	const struct http_header *h;
+	size_t			  n = strlen(name);
 
 	for (; *i < req->num_headers; (*i)++) {
 		h = &req->headers[*i];
@@ -168,10 +169,9 @@ http_header_next(const struct http_request *req, const char *name,
 
 /* Look up a header by name, case-insensitively; first one wins. */
 const char *
-http_header_get(const struct http_request *req, const char *name,
-    size_t *len)
+http_header_get(const struct http_request *req, const char *name, size_t *len)
 {
-	size_t	 i = 0;
+	size_t i = 0;
 
 	return http_header_next(req, name, &i, len);
 }
@@ -179,10 +179,9 @@ http_header_get(const struct http_request *req, const char *name,
 /* The next item of a comma-separated header list, blanks trimmed: 1 with
  * *item and *len set and *p advanced, or 0 at the end of the list. */
 int
-http_list_next(const char **p, const char *end, const char **item,
-    size_t *len)
+http_list_next(const char **p, const char *end, const char **item, size_t *len)
 {
-	const char	*q = *p, *start, *stop;
+	const char *q = *p, *start, *stop;
 
 	for (;;) {
 		while (q < end && (*q == ' ' || *q == '\t' || *q == ','))
@@ -210,8 +209,8 @@ http_list_next(const char **p, const char *end, const char **item,
 int
 http_list_has_token(const char *list, size_t len, const char *token)
 {
-	size_t		 tlen = strlen(token), ilen;
-	const char	*p = list, *item;
+	size_t	    tlen = strlen(token), ilen;
+	const char *p = list, *item;
 
 	while (http_list_next(&p, list + len, &item, &ilen))
 		if (ilen == tlen && strncasecmp(item, token, tlen) == 0)
@@ -224,8 +223,8 @@ http_list_has_token(const char *list, size_t len, const char *token)
 int
 http_request_has_body(const struct http_request *req)
 {
-	const char	*v;
-	size_t		 len;
+	const char *v;
+	size_t	    len;
 
 	if (http_header_get(req, "Transfer-Encoding", &len) != NULL)
 		return 1;
@@ -238,6 +237,7 @@ http_request_has_body(const struct http_request *req)
 const char *
 http_status_text(int status)
 {
+	/* clang-format off */
 	switch (status) {
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
@@ -256,6 +256,7 @@ http_status_text(int status)
 	case 503: return "Service Unavailable";
 	default: return "Error";
 	}
+	/* clang-format on */
 }
 
 /* Format a complete response with a one-line text body ("reason\n");
@@ -264,7 +265,7 @@ int
 http_format_status(char *out, size_t outlen, int status,
     const char *extra_headers, const char *reason, int keep_alive, int head)
 {
-	int	 n;
+	int n;
 
 	n = snprintf(out, outlen,
 	    "HTTP/1.1 %d %s\r\n"
@@ -310,15 +311,16 @@ int
 http_percent_decode(const char *src, size_t len, char *dst, size_t dstlen,
     int flags)
 {
-	size_t	 i, o = 0;
-	int	 c, hi, lo, ret;
+	size_t i, o = 0;
+	int    c, hi, lo, ret;
 
 	if (dstlen == 0)
 		return -2;
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)src[i];
 		if (c == '%') {
-			if (len - i < 3 || (hi = http_hexval(src[i + 1])) < 0 ||
+			if (len - i < 3 ||
+			    (hi = http_hexval(src[i + 1])) < 0 ||
 			    (lo = http_hexval(src[i + 2])) < 0) {
 				ret = -1;
 				goto fail;
@@ -351,8 +353,8 @@ int
 http_query_param(const char *path, size_t path_len, const char *name,
     char *out, size_t outlen)
 {
-	const char	*p, *end = path + path_len, *item, *eq;
-	size_t		 nlen = strlen(name);
+	const char *p, *end = path + path_len, *item, *eq;
+	size_t	    nlen = strlen(name);
 
 	if (outlen == 0 || (p = memchr(path, '?', path_len)) == NULL)
 		return -1;
@@ -366,7 +368,9 @@ http_query_param(const char *path, size_t path_len, const char *name,
 		    memcmp(item, name, nlen) == 0) {
 			eq++;
 			return http_percent_decode(eq, (size_t)(p - eq), out,
-			    outlen, HTTP_PCT_PLUS) < 0 ? -1 : 0;
+				   outlen, HTTP_PCT_PLUS) < 0 ?
+			    -1 :
+			    0;
 		}
 		if (p < end && *p == '#')
 			break;
@@ -400,9 +404,9 @@ int
 http_base64_decode(const char *src, size_t len, unsigned char *dst,
     size_t dstlen)
 {
-	size_t		 i, j, o = 0, pad = 0, total;
-	unsigned long	 acc;
-	int		 v;
+	size_t	      i, j, o = 0, pad = 0, total;
+	unsigned long acc;
+	int	      v;
 
 	if (len % 4 != 0 || len / 4 > INT_MAX / 3)
 		return -1;
@@ -418,7 +422,7 @@ http_base64_decode(const char *src, size_t len, unsigned char *dst,
 			if (i + j >= len - pad)
 				v = 0;
 			else if ((v = http_base64_val(
-			    (unsigned char)src[i + j])) < 0)
+				      (unsigned char)src[i + j])) < 0)
 				return -1;
 			acc = acc << 6 | (unsigned long)v;
 		}
@@ -433,7 +437,7 @@ int
 http_format_authority(char *buf, size_t len, const char *host,
     const char *port)
 {
-	int	 v6 = strchr(host, ':') != NULL;
+	int v6 = strchr(host, ':') != NULL;
 
 	return snprintf(buf, len, "%s%s%s:%s", v6 ? "[" : "", host,
 	    v6 ? "]" : "", port);
@@ -443,22 +447,22 @@ http_format_authority(char *buf, size_t len, const char *host,
 int
 http_format_sockaddr(char *buf, size_t len, const struct sockaddr *sa)
 {
-	const struct sockaddr_in	*sin;
-	const struct sockaddr_in6	*sin6;
-	char				 addr[INET6_ADDRSTRLEN], port[8];
+	const struct sockaddr_in  *sin;
+	const struct sockaddr_in6 *sin6;
+	char			   addr[INET6_ADDRSTRLEN], port[8];
 
 	switch (sa->sa_family) {
 	case AF_INET:
 		sin = (const struct sockaddr_in *)(const void *)sa;
-		if (inet_ntop(AF_INET, &sin->sin_addr, addr,
-		    sizeof(addr)) == NULL)
+		if (inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr)) ==
+		    NULL)
 			break;
 		snprintf(port, sizeof(port), "%u", ntohs(sin->sin_port));
 		return http_format_authority(buf, len, addr, port);
 	case AF_INET6:
 		sin6 = (const struct sockaddr_in6 *)(const void *)sa;
 		if (inet_ntop(AF_INET6, &sin6->sin6_addr, addr,
-		    sizeof(addr)) == NULL)
+			sizeof(addr)) == NULL)
 			break;
 		snprintf(port, sizeof(port), "%u", ntohs(sin6->sin6_port));
 		return http_format_authority(buf, len, addr, port);
@@ -470,8 +474,8 @@ http_format_sockaddr(char *buf, size_t len, const struct sockaddr *sa)
 static int
 http_port_valid(const char *s)
 {
-	char	*end;
-	long	 v;
+	char *end;
+	long  v;
 
 	if (*s < '0' || *s > '9')
 		return 0;
@@ -484,7 +488,7 @@ http_port_valid(const char *s)
 static int
 http_split_error(char *err, size_t errlen, const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
@@ -499,11 +503,11 @@ http_split_error(char *err, size_t errlen, const char *fmt, ...)
  * rsplit does.  0 or -1 with err set.
  */
 int
-http_split_authority(const char *s, char **host, char **port,
-    int port_only_ok, char *err, size_t errlen)
+http_split_authority(const char *s, char **host, char **port, int port_only_ok,
+    char *err, size_t errlen)
 {
-	const char	*arg = s, *colon, *close;
-	size_t		 hlen;
+	const char *arg = s, *colon, *close;
+	size_t	    hlen;
 
 	*host = *port = NULL;
 	if (s[0] == '[') {
@@ -527,8 +531,9 @@ http_split_authority(const char *s, char **host, char **port,
 			return http_split_error(err, errlen,
 			    "'%s': not a port from 1 to 65535", s);
 		*port = strdup(s);
-		return *port == NULL ? http_split_error(err, errlen,
-		    "out of memory") : 0;
+		return *port == NULL ?
+		    http_split_error(err, errlen, "out of memory") :
+		    0;
 	} else {
 		hlen = (size_t)(colon - s);
 		if (hlen == 0 && !port_only_ok)

@@ -23,14 +23,14 @@
 /* libevent 2.2 reads what the socket holds (up to max_single_read). */
 #define IO_READ_CAPPED (LIBEVENT_VERSION_NUMBER < 0x02020000)
 
-static int io_socket_read_more(struct bufferevent *);
+static int  io_socket_read_more(struct bufferevent *);
 static void io_tls_read_more(struct bufferevent *, SSL *);
 static void io_tls_send(SSL *, struct evbuffer *);
 
 int
 io_read_more(struct bufferevent *bev)
 {
-	SSL	*ssl;
+	SSL *ssl;
 
 	/* Under libevent's cap the socket is drained, and reserving space
 	 * for nothing would cost memory per idle connection. */
@@ -48,12 +48,12 @@ io_read_more(struct bufferevent *bev)
 static int
 io_socket_read_more(struct bufferevent *bev)
 {
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_iovec	 v[2];
-	struct iovec		 iov[2];
-	size_t			 got = 0, want, left;
-	ssize_t			 n;
-	int			 nv, k, err = 0;
+	struct evbuffer	     *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v[2];
+	struct iovec	      iov[2];
+	size_t		      got = 0, want, left;
+	ssize_t		      n;
+	int		      nv, k, err = 0;
 
 	/* A socket bufferevent keeps its input's end frozen between reads. */
 	evbuffer_unfreeze(in, 0);
@@ -83,7 +83,7 @@ io_socket_read_more(struct bufferevent *bev)
 		evbuffer_commit_space(in, v, k);
 		got += (size_t)n;
 		if ((size_t)n < want)
-			break;	/* drained */
+			break; /* drained */
 	}
 	evbuffer_freeze(in, 0);
 	return err;
@@ -99,10 +99,10 @@ io_socket_read_more(struct bufferevent *bev)
 static void
 io_tls_read_more(struct bufferevent *bev, SSL *ssl)
 {
-	struct evbuffer		*in = bufferevent_get_input(bev);
-	struct evbuffer_iovec	 v;
-	size_t			 got = 0;
-	int			 n;
+	struct evbuffer	     *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v;
+	size_t		      got = 0;
+	int		      n;
 
 	while (got < WSB_MAX_SINGLE_IO) {
 		if (evbuffer_reserve_space(in, WSB_TLS_RECORD, &v, 1) < 1)
@@ -128,9 +128,9 @@ io_tls_read_more(struct bufferevent *bev, SSL *ssl)
 static void
 io_tls_send(SSL *ssl, struct evbuffer *buf)
 {
-	unsigned char	*p;
-	size_t		 len;
-	int		 n;
+	unsigned char *p;
+	size_t	       len;
+	int	       n;
 
 	while ((len = evbuffer_get_length(buf)) > 0) {
 		if (len > WSB_TLS_RECORD)
@@ -149,7 +149,7 @@ io_tls_send(SSL *ssl, struct evbuffer *buf)
 size_t
 io_send(struct bufferevent *bev, struct evbuffer *buf)
 {
-	struct evbuffer	*out = bufferevent_get_output(bev);
+	struct evbuffer *out = bufferevent_get_output(bev);
 	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
 	size_t		 before = evbuffer_get_length(buf), sent = 0;
 
@@ -168,7 +168,7 @@ io_send(struct bufferevent *bev, struct evbuffer *buf)
 unsigned long long
 io_unacked(int fd)
 {
-	int	 n = 0;
+	int n = 0;
 
 	if (fd < 0 || ioctl(fd, SIOCOUTQ, &n) == -1 || n < 0)
 		return 0;

@@ -14,8 +14,8 @@
 
 static int log_level = LOG_LEVEL_INFO;
 
-static void log_vwrite(const char *, const char *, int, const char *,
-    va_list) __attribute__((format(printf, 4, 0)));
+static void log_vwrite(const char *, const char *, int, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
 
 /* Set the level: verbose > 0 turns on debug lines. */
 void
@@ -36,28 +36,28 @@ static void
 log_vwrite(const char *level, const char *errstr, int with_err,
     const char *fmt, va_list ap)
 {
-	char		 line[LOG_LINE_MAX];
-	struct timespec	 ts;
-	struct tm	 tm;
-	size_t		 n;
-	int		 r;
+	char		line[LOG_LINE_MAX];
+	struct timespec ts;
+	struct tm	tm;
+	size_t		n;
+	int		r;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: ",
-	    ts.tv_nsec / 1000000, level);
+	r = snprintf(line + n, sizeof(line) - n,
+	    ".%03ldZ %s: ", ts.tv_nsec / 1000000, level);
 	if (r > 0)
 		n += (size_t)r < sizeof(line) - n ? (size_t)r : 0;
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	if (r > 0)
 		n = n + (size_t)r < sizeof(line) ? n + (size_t)r :
-		    sizeof(line) - 1;
+						   sizeof(line) - 1;
 	if (with_err && n < sizeof(line) - 1) {
 		r = snprintf(line + n, sizeof(line) - n, ": %s", errstr);
 		if (r > 0)
 			n = n + (size_t)r < sizeof(line) ? n + (size_t)r :
-			    sizeof(line) - 1;
+							   sizeof(line) - 1;
 	}
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
@@ -69,13 +69,12 @@ log_vwrite(const char *level, const char *errstr, int with_err,
 void
 log_warn(const char *fmt, ...)
 {
-	va_list	 ap;
-	char	 buf[128];
-	int	 saved = errno;
+	va_list ap;
+	char	buf[128];
+	int	saved = errno;
 
 	va_start(ap, fmt);
-	log_vwrite("warning", strerror_r(saved, buf, sizeof(buf)), 1, fmt,
-	    ap);
+	log_vwrite("warning", strerror_r(saved, buf, sizeof(buf)), 1, fmt, ap);
 	va_end(ap);
 	errno = saved;
 }
@@ -84,7 +83,7 @@ log_warn(const char *fmt, ...)
 void
 log_warnx(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vwrite("warning", NULL, 0, fmt, ap);
@@ -95,7 +94,7 @@ log_warnx(const char *fmt, ...)
 void
 log_info(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vwrite("info", NULL, 0, fmt, ap);
@@ -106,7 +105,7 @@ log_info(const char *fmt, ...)
 void
 log_debug(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	if (log_level < LOG_LEVEL_DEBUG)
 		return;
@@ -126,10 +125,10 @@ log_traffic(char c)
 size_t
 log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 {
-	static const char	 hex[] = "0123456789abcdef";
-	const unsigned char	*s = src;
-	char			 rep[4];
-	size_t			 i, o = 0, mark = 0, n;
+	static const char    hex[] = "0123456789abcdef";
+	const unsigned char *s = src;
+	char		     rep[4];
+	size_t		     i, o = 0, mark = 0, n;
 
 	if (dstlen == 0)
 		return 0;
@@ -169,9 +168,9 @@ log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 void
 fatal(const char *fmt, ...)
 {
-	va_list	 ap;
-	char	 buf[128];
-	int	 saved = errno;
+	va_list ap;
+	char	buf[128];
+	int	saved = errno;
 
 	va_start(ap, fmt);
 	log_vwrite("fatal", strerror_r(saved, buf, sizeof(buf)), 1, fmt, ap);
@@ -183,7 +182,7 @@ fatal(const char *fmt, ...)
 void
 fatalx(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vwrite("fatal", NULL, 0, fmt, ap);

@@ -24,12 +24,12 @@
 #define MAIN_TICK_MSEC 100
 
 struct main_state {
-	struct server	 server;
-	struct worker	*workers[WSB_MAX_WORKERS];
-	int		 nworkers;
+	struct server	   server;
+	struct worker	  *workers[WSB_MAX_WORKERS];
+	int		   nworkers;
 	struct event_base *base;
-	long long	 started_ms;
-	int		 accepting;
+	long long	   started_ms;
+	int		   accepting;
 };
 
 static void main_signal_cb(evutil_socket_t, short, void *);
@@ -43,7 +43,7 @@ static void main_run(struct main_state *);
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct main_state	*ms = arg;
+	struct main_state *ms = arg;
 
 	log_info("got signal %d, exiting", (int)sig);
 	event_base_loopexit(ms->base, NULL);
@@ -53,8 +53,8 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 static void
 main_reload_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct main_state	*ms = arg;
-	char			 err[512];
+	struct main_state *ms = arg;
+	char		   err[512];
 
 	if (!tls_server_enabled()) {
 		log_info("SIGHUP: no TLS certificate to reload");
@@ -62,7 +62,8 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	if (tls_reload(ms->server.cfg, err, sizeof(err)) == -1)
 		log_warnx("SIGHUP: reload failed, keeping the old "
-		    "certificate: %s", err);
+			  "certificate: %s",
+		    err);
 	else
 		log_info("SIGHUP: certificate, key and CA files reloaded");
 }
@@ -71,10 +72,10 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 static void
 main_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct main_state	*ms = arg;
-	const struct config	*cfg = ms->server.cfg;
-	long long		 now = worker_now_ms();
-	int			 active, i;
+	struct main_state   *ms = arg;
+	const struct config *cfg = ms->server.cfg;
+	long long	     now = worker_now_ms();
+	int		     active, i;
 
 	active = atomic_load(&ms->server.active_sessions);
 	if (cfg->run_once &&
@@ -98,7 +99,7 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (cfg->idle_timeout > 0 && active == 0 &&
 	    now - atomic_load(&ms->server.idle_since_ms) >=
-	    (long long)cfg->idle_timeout * 1000) {
+		(long long)cfg->idle_timeout * 1000) {
 		log_info("--idle-timeout: no session for %d s, exiting",
 		    cfg->idle_timeout);
 		event_base_loopexit(ms->base, NULL);
@@ -110,18 +111,18 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 main_check_target(const struct config *cfg)
 {
-	struct addrinfo	 hints, *res;
-	int		 r;
+	struct addrinfo hints, *res;
+	int		r;
 
 	if (cfg->unix_target != NULL)
 		return;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	if ((r = getaddrinfo(cfg->target_host, cfg->target_port, &hints,
-	    &res)) != 0) {
+		 &res)) != 0) {
 		log_warnx("target %s:%s does not resolve now (%s); "
-		    "connections will retry", cfg->target_host,
-		    cfg->target_port, gai_strerror(r));
+			  "connections will retry",
+		    cfg->target_host, cfg->target_port, gai_strerror(r));
 		return;
 	}
 	freeaddrinfo(res);
@@ -131,10 +132,10 @@ main_check_target(const struct config *cfg)
 static void
 main_log_settings(const struct main_state *ms)
 {
-	const struct config	*cfg = ms->server.cfg;
-	char			 addr[64], listen[256] = "", tgt[300];
-	size_t			 n = 0;
-	int			 i;
+	const struct config *cfg = ms->server.cfg;
+	char		     addr[64], listen[256] = "", tgt[300];
+	size_t		     n = 0;
+	int		     i;
 
 	for (i = 0; i < ms->server.nlisten && n < sizeof(listen); i++) {
 		http_format_sockaddr(addr, sizeof(addr),
@@ -148,10 +149,12 @@ main_log_settings(const struct main_state *ms)
 		http_format_authority(tgt, sizeof(tgt), cfg->target_host,
 		    cfg->target_port);
 	log_info("wsbridge %s: listening on %s (%s), proxying to %s%s, "
-	    "%d worker%s", PACKAGE_VERSION, listen,
-	    !tls_server_enabled() ? "ws:// only" : cfg->ssl_only ?
-	    "wss:// only" : "ws:// and wss://", tgt,
-	    cfg->ssl_target ? " over TLS" : "", ms->nworkers,
+		 "%d worker%s",
+	    PACKAGE_VERSION, listen,
+	    !tls_server_enabled() ? "ws:// only" :
+		cfg->ssl_only	  ? "wss:// only" :
+				    "ws:// and wss://",
+	    tgt, cfg->ssl_target ? " over TLS" : "", ms->nworkers,
 	    ms->nworkers == 1 ? "" : "s");
 }
 
@@ -162,10 +165,10 @@ main_log_settings(const struct main_state *ms)
 static void
 main_run(struct main_state *ms)
 {
-	struct event	*ev_int, *ev_term, *ev_hup, *tick;
-	struct timeval	 tv = { 0, MAIN_TICK_MSEC * 1000 };
-	char		 err[512];
-	int		 i;
+	struct event  *ev_int, *ev_term, *ev_hup, *tick;
+	struct timeval tv = { 0, MAIN_TICK_MSEC * 1000 };
+	char	       err[512];
+	int	       i;
 
 	if ((ms->base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");
@@ -181,7 +184,7 @@ main_run(struct main_state *ms)
 
 	for (i = 0; i < ms->server.cfg->workers; i++) {
 		if ((ms->workers[i] = worker_create(&ms->server, i, err,
-		    sizeof(err))) == NULL)
+			 sizeof(err))) == NULL)
 			fatalx("%s", err);
 		ms->nworkers++;
 	}

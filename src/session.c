@@ -42,18 +42,18 @@ static void session_client_closing_event_cb(struct bufferevent *, short,
 static void session_target_flushed_cb(struct bufferevent *, void *);
 static void session_target_closing_event_cb(struct bufferevent *, short,
     void *);
-static int session_client_fin(struct session *);
+static int  session_client_fin(struct session *);
 static void session_client_linger_check(struct session *);
 static void session_side_init(struct session *, struct side *, const char *,
     struct side *);
-static int session_start_client(struct session *, struct bufferevent *);
+static int  session_start_client(struct session *, struct bufferevent *);
 
 /* Accept a connection: a session waiting for its request head. */
 void
 session_accept(struct worker *w, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
-	struct session	*s;
+	struct session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warnx("%s: out of memory, connection dropped", __func__);
@@ -83,16 +83,17 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	if (tls_server_enabled()) {
 		/* Wait for the first byte to tell TLS from plain. */
 		s->sniff_fd = fd;
-		s->sniff = event_new(w->base, fd, EV_READ, session_sniff_cb,
-		    s);
+		s->sniff =
+		    event_new(w->base, fd, EV_READ, session_sniff_cb, s);
 		if (s->sniff == NULL || event_add(s->sniff, NULL) == -1) {
 			session_warn(s, "out of memory, connection dropped");
 			session_end(s);
 		}
 		return;
 	}
-	if (session_start_client(s, bufferevent_socket_new(w->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == -1) {
+	if (session_start_client(s,
+		bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE)) ==
+	    -1) {
 		close(fd);
 		session_end(s);
 	}
@@ -129,16 +130,16 @@ session_start_client(struct session *s, struct bufferevent *bev)
 static void
 session_sniff_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct session		*s = arg;
-	struct bufferevent	*bev;
-	unsigned char		 b;
-	SSL			*ssl;
+	struct session	   *s = arg;
+	struct bufferevent *bev;
+	unsigned char	    b;
+	SSL		   *ssl;
 
 	event_free(s->sniff);
 	s->sniff = NULL;
 	if (recv(fd, &b, 1, MSG_PEEK) <= 0) {
 		s->closer = "client (before the handshake)";
-		session_end(s);	/* closes sniff_fd */
+		session_end(s); /* closes sniff_fd */
 		return;
 	}
 	s->sniff_fd = -1;
@@ -179,7 +180,7 @@ session_config(const struct session *s)
 void
 session_close_all(struct worker *w)
 {
-	struct session	*s;
+	struct session *s;
 
 	while ((s = TAILQ_FIRST(&w->sessions)) != NULL) {
 		if (s->closer == NULL)
@@ -196,15 +197,16 @@ session_close_all(struct worker *w)
 void
 session_end(struct session *s)
 {
-	struct worker	*w = s->worker;
-	long long	 ms = worker_now_ms() - s->started_ms;
+	struct worker *w = s->worker;
+	long long      ms = worker_now_ms() - s->started_ms;
 
 	if (s->connecting != NULL) {
 		target_connect_cancel(s->connecting);
 		s->connecting = NULL;
 	}
 	if (s->upgraded)
-		session_info(s, "closed by %s, code %d, %llu bytes to target, "
+		session_info(s,
+		    "closed by %s, code %d, %llu bytes to target, "
 		    "%llu bytes to client, %lld.%03lld s",
 		    s->closer != NULL ? s->closer : "bridge", s->close_code,
 		    s->target.bytes_written, s->client.bytes_written,
@@ -243,7 +245,7 @@ session_end_if_done(struct session *s)
 void
 session_timer_set(struct session *s, int sec)
 {
-	struct timeval	 tv = { sec, 0 };
+	struct timeval tv = { sec, 0 };
 
 	evtimer_add(s->timer, &tv);
 }
@@ -256,15 +258,17 @@ session_timer_set(struct session *s, int sec)
 static void
 session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	if (s->client.shutdown == SIDE_LINGER) {
 		session_client_linger_check(s);
 		return;
 	}
 	if (s->phase == SESSION_HTTP) {
-		session_info(s, "%s, dropped", s->web_waiting ? "keep-alive "
-		    "connection idle" : "idle or incomplete request");
+		session_info(s, "%s, dropped",
+		    s->client.bytes_written > 0 ?
+			"keep-alive connection idle" :
+			"idle or incomplete request");
 		s->closer = "handshake timeout";
 		session_end(s);
 		return;
@@ -300,7 +304,7 @@ static void
 side_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
-	struct side	*side = arg;
+	struct side *side = arg;
 
 	if (side->bev == NULL)
 		return;
@@ -314,7 +318,7 @@ side_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 void
 side_free(struct side *side)
 {
-	struct bufferevent	*bev = side->bev;
+	struct bufferevent *bev = side->bev;
 
 	if (side->watch != NULL) {
 		event_free(side->watch);
@@ -338,8 +342,8 @@ side_free(struct side *side)
 void
 side_set_reading(struct side *side)
 {
-	struct timeval	 tv = { 0, WSB_PAUSED_CHECK_MSEC * 1000 };
-	int		 want;
+	struct timeval tv = { 0, WSB_PAUSED_CHECK_MSEC * 1000 };
+	int	       want;
 
 	if (side->bev == NULL)
 		return;
@@ -360,8 +364,8 @@ side_set_reading(struct side *side)
 	if (side->watch == NULL)
 		side->watch = event_new(side->session->worker->base, -1,
 		    EV_PERSIST, side_watch_cb, side);
-	if (side->watch != NULL && !event_pending(side->watch, EV_TIMEOUT,
-	    NULL))
+	if (side->watch != NULL &&
+	    !event_pending(side->watch, EV_TIMEOUT, NULL))
 		event_add(side->watch, &tv);
 }
 
@@ -374,12 +378,12 @@ side_set_reading(struct side *side)
 static void
 side_watch_cb(evutil_socket_t unused, short what, void *arg)
 {
-	struct side		*side = arg;
-	struct pollfd		 pfd;
-	bufferevent_event_cb	 eventcb;
-	void			*cbarg;
-	int			 err = 0;
-	socklen_t		 len = sizeof(err);
+	struct side	    *side = arg;
+	struct pollfd	     pfd;
+	bufferevent_event_cb eventcb;
+	void		    *cbarg;
+	int		     err = 0;
+	socklen_t	     len = sizeof(err);
 
 	pfd.fd = bufferevent_getfd(side->bev);
 	pfd.events = POLLRDHUP;
@@ -408,8 +412,9 @@ side_watch_cb(evutil_socket_t unused, short what, void *arg)
 int
 side_output_full(const struct side *side)
 {
-	return side->bev != NULL && evbuffer_get_length(
-	    bufferevent_get_output(side->bev)) >= WSB_HIGH_WATER;
+	return side->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(side->bev)) >=
+	    WSB_HIGH_WATER;
 }
 
 /* Send buf on the side at once where the socket takes it (see io_send),
@@ -432,8 +437,7 @@ side_queue(struct side *side, const void *data, size_t len)
 void
 side_set_send_timeout(struct side *side)
 {
-	struct timeval	 tv = { session_config(side->session)->send_timeout,
-			    0 };
+	struct timeval tv = { session_config(side->session)->send_timeout, 0 };
 
 	bufferevent_set_timeouts(side->bev, NULL, &tv);
 }
@@ -444,8 +448,8 @@ void
 session_log_tls_error(struct session *s, struct bufferevent *bev,
     const char *what)
 {
-	char		 buf[256], esc[512];
-	int		 err = EVUTIL_SOCKET_ERROR();
+	char buf[256], esc[512];
+	int  err = EVUTIL_SOCKET_ERROR();
 
 	if (tls_bev_error_text(bev, buf, sizeof(buf)) != NULL) {
 		log_escape(esc, sizeof(esc), buf, strlen(buf));
@@ -467,7 +471,7 @@ session_log_tls_error(struct session *s, struct bufferevent *bev,
 int
 session_client_shutdown(struct session *s)
 {
-	struct side	*c = &s->client;
+	struct side *c = &s->client;
 
 	if (c->bev == NULL)
 		return session_end_if_done(s);
@@ -491,7 +495,7 @@ session_client_shutdown(struct session *s)
 static void
 session_client_discard_cb(struct bufferevent *bev, void *arg)
 {
-	struct evbuffer	*in = bufferevent_get_input(bev);
+	struct evbuffer *in = bufferevent_get_input(bev);
 
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
@@ -500,7 +504,7 @@ session_client_discard_cb(struct bufferevent *bev, void *arg)
 static void
 session_client_flushed_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	if (s->client.shutdown == SIDE_FLUSHING &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
@@ -509,10 +513,9 @@ session_client_flushed_cb(struct bufferevent *bev, void *arg)
 
 /* EOF (the normal end of a lingering close), error or send timeout. */
 static void
-session_client_closing_event_cb(struct bufferevent *bev, short what,
-    void *arg)
+session_client_closing_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	/* A client that half-closes may still read what it is owed. */
 	if ((what & BEV_EVENT_EOF) && s->client.shutdown == SIDE_FLUSHING) {
@@ -520,8 +523,10 @@ session_client_closing_event_cb(struct bufferevent *bev, short what,
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
-		session_info(s, "client took no bytes for %d s while closing, "
-		    "dropped", session_config(s)->send_timeout);
+		session_info(s,
+		    "client took no bytes for %d s while closing, "
+		    "dropped",
+		    session_config(s)->send_timeout);
 	side_free(&s->client);
 	session_end_if_done(s);
 }
@@ -531,7 +536,7 @@ session_client_closing_event_cb(struct bufferevent *bev, short what,
 static int
 session_client_fin(struct session *s)
 {
-	struct side	*c = &s->client;
+	struct side *c = &s->client;
 
 	c->shutdown = SIDE_LINGER;
 	if (c->tls)
@@ -556,16 +561,16 @@ session_client_fin(struct session *s)
 static void
 session_client_linger_check(struct session *s)
 {
-	struct side		*c = &s->client;
-	unsigned long long	 outq = io_unacked(bufferevent_getfd(c->bev));
+	struct side	  *c = &s->client;
+	unsigned long long outq = io_unacked(bufferevent_getfd(c->bev));
 
 	if (outq > 0 && outq != c->linger_outq)
 		c->linger_stuck_ms = 0;
 	else if (outq > 0)
 		c->linger_stuck_ms += 1000;
 	c->linger_outq = outq;
-	if (outq == 0 || c->linger_stuck_ms >=
-	    session_config(s)->send_timeout * 1000LL) {
+	if (outq == 0 ||
+	    c->linger_stuck_ms >= session_config(s)->send_timeout * 1000LL) {
 		side_free(c);
 		session_end_if_done(s);
 		return;
@@ -580,7 +585,7 @@ session_client_linger_check(struct session *s)
 int
 session_target_shutdown(struct session *s)
 {
-	struct side	*t = &s->target;
+	struct side *t = &s->target;
 
 	if (s->connecting != NULL) {
 		target_connect_cancel(s->connecting);
@@ -607,7 +612,7 @@ session_target_shutdown(struct session *s)
 static void
 session_target_flushed_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		side_free(&s->target);
@@ -617,10 +622,9 @@ session_target_flushed_cb(struct bufferevent *bev, void *arg)
 
 /* A closing target failed, closed, or took nothing for too long. */
 static void
-session_target_closing_event_cb(struct bufferevent *bev, short what,
-    void *arg)
+session_target_closing_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	side_free(&s->target);
 	session_end_if_done(s);

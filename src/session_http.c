@@ -25,10 +25,10 @@
 static void session_http_write_cb(struct bufferevent *, void *);
 static void session_http_event_cb(struct bufferevent *, short, void *);
 static void session_http_next(struct session *);
-static int session_http_request(struct session *, const struct http_request *,
-    size_t);
-static int session_http_web(struct session *, const struct http_request *,
-    size_t);
+static int  session_http_request(struct session *, const struct http_request *,
+     size_t);
+static int  session_http_web(struct session *, const struct http_request *,
+     size_t);
 static void session_http_wait_drain(struct session *);
 
 /* Start (or return to) reading request heads on the client. */
@@ -44,7 +44,7 @@ session_http_start(struct session *s)
 void
 session_http_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	if (!s->web_waiting)
 		session_http_next(s);
@@ -58,11 +58,11 @@ session_http_read_cb(struct bufferevent *bev, void *arg)
 static void
 session_http_next(struct session *s)
 {
-	struct evbuffer		*in = bufferevent_get_input(s->client.bev);
-	struct http_request	 req;
-	size_t			 len, n;
-	const char		*buf;
-	int			 r;
+	struct evbuffer	   *in = bufferevent_get_input(s->client.bev);
+	struct http_request req;
+	size_t		    len, n;
+	const char	   *buf;
+	int		    r;
 
 	while (s->phase == SESSION_HTTP && !s->web_waiting &&
 	    (len = evbuffer_get_length(in)) > 0) {
@@ -97,14 +97,15 @@ static int
 session_http_request(struct session *s, const struct http_request *req,
     size_t head_len)
 {
-	const struct config	*cfg = session_config(s);
+	const struct config *cfg = session_config(s);
 
 	if (handshake_is_upgrade(req))
 		return session_upgrade(s, req, head_len) == 0 ? 1 : -1;
 	if (cfg->web != NULL)
 		return session_http_web(s, req, head_len);
 	if (http_method_is(req, "GET"))
-		session_http_error(s, req, NULL, 0, 405, NULL, "this port "
+		session_http_error(s, req, NULL, 0, 405, NULL,
+		    "this port "
 		    "serves WebSocket connections only (no --web)");
 	else
 		session_http_error(s, req, NULL, 0, 405, "Allow: GET\r\n",
@@ -121,13 +122,13 @@ static int
 session_http_web(struct session *s, const struct http_request *req,
     size_t head_len)
 {
-	const struct config	*cfg = session_config(s);
-	struct evbuffer		*out = bufferevent_get_output(s->client.bev);
-	struct auth_result	 ares;
-	size_t			 bytes = 0, plen;
-	const char		*note = NULL;
-	int			 status, keep_alive;
-	char			 method[64], path[4 * SESSION_HTTP_LOG_PATH + 4];
+	const struct config *cfg = session_config(s);
+	struct evbuffer	    *out = bufferevent_get_output(s->client.bev);
+	struct auth_result   ares;
+	size_t		     bytes = 0, plen;
+	const char	    *note = NULL;
+	int		     status, keep_alive;
+	char		     method[64], path[4 * SESSION_HTTP_LOG_PATH + 4];
 
 	if (cfg->web_auth && auth_check(cfg, req, &ares) != 0) {
 		/* A browser retries a 401 on the same connection. */
@@ -136,10 +137,10 @@ session_http_web(struct session *s, const struct http_request *req,
 		    keep_alive, http_method_is(req, "HEAD"));
 		status = ares.status;
 	} else
-		status = web_respond(cfg, req, out, &keep_alive, &bytes,
-		    &note);
+		status =
+		    web_respond(cfg, req, out, &keep_alive, &bytes, &note);
 	plen = req->path_len < SESSION_HTTP_LOG_PATH ? req->path_len :
-	    SESSION_HTTP_LOG_PATH;
+						       SESSION_HTTP_LOG_PATH;
 	log_escape(method, sizeof(method), req->method, req->method_len);
 	log_escape(path, sizeof(path), req->path, plen);
 	session_info(s, "%s %s %d %zu%s%s%s", method, path, status, bytes,
@@ -181,7 +182,7 @@ session_http_wait_drain(struct session *s)
 static void
 session_http_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	if (!s->web_waiting ||
 	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
@@ -199,7 +200,7 @@ session_http_write_cb(struct bufferevent *bev, void *arg)
 static void
 session_http_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		session_debug(s, "TLS established");
@@ -223,9 +224,9 @@ static void
 session_http_describe(const struct http_request *req, const char *raw,
     size_t rawlen, char *buf, size_t len)
 {
-	char		 m[64], p[WSB_LOG_VALUE_MAX], o[WSB_LOG_VALUE_MAX];
-	const char	*origin, *eol;
-	size_t		 olen = 0;
+	char	    m[64], p[WSB_LOG_VALUE_MAX], o[WSB_LOG_VALUE_MAX];
+	const char *origin, *eol;
+	size_t	    olen = 0;
 
 	if (req == NULL) {
 		if ((eol = memchr(raw, '\n', rawlen)) != NULL)
@@ -239,9 +240,9 @@ session_http_describe(const struct http_request *req, const char *raw,
 	origin = http_header_get(req, "Origin", &olen);
 	if (origin != NULL)
 		log_escape(o, sizeof(o), origin, olen);
-	snprintf(buf, len, "\"%s %s\"%s%s%s", m, p, origin != NULL ?
-	    ", origin \"" : "", origin != NULL ? o : "", origin != NULL ?
-	    "\"" : "");
+	snprintf(buf, len, "\"%s %s\"%s%s%s", m, p,
+	    origin != NULL ? ", origin \"" : "", origin != NULL ? o : "",
+	    origin != NULL ? "\"" : "");
 }
 
 /*
@@ -254,8 +255,8 @@ session_http_error(struct session *s, const struct http_request *req,
     const char *raw, size_t rawlen, int status, const char *extra,
     const char *reason)
 {
-	char	 buf[512], what[3 * WSB_LOG_VALUE_MAX];
-	int	 n;
+	char buf[512], what[3 * WSB_LOG_VALUE_MAX];
+	int  n;
 
 	what[0] = '\0';
 	if (req != NULL || raw != NULL)

@@ -22,17 +22,17 @@ struct http_request;
 
 /* Where a session is; each phase installs its own callbacks. */
 enum session_phase {
-	SESSION_HTTP,		/* reading request heads (and --web replies) */
-	SESSION_CONNECTING,	/* upgrade accepted; connecting the target */
-	SESSION_RELAY,		/* relaying both ways */
-	SESSION_CLOSING,	/* a Close was sent or received */
+	SESSION_HTTP,	    /* reading request heads (and --web replies) */
+	SESSION_CONNECTING, /* upgrade accepted; connecting the target */
+	SESSION_RELAY,	    /* relaying both ways */
+	SESSION_CLOSING,    /* a Close was sent or received */
 };
 
 /* How a side's connection is being shut down. */
 enum side_shutdown {
-	SIDE_OPEN,		/* reading and writing */
-	SIDE_FLUSHING,		/* output draining; input discarded */
-	SIDE_LINGER,		/* client: FIN sent; discard input until EOF */
+	SIDE_OPEN,     /* reading and writing */
+	SIDE_FLUSHING, /* output draining; input discarded */
+	SIDE_LINGER,   /* client: FIN sent; discard input until EOF */
 };
 
 /*
@@ -41,73 +41,73 @@ enum side_shutdown {
  * paused side, byte counts and freeing.
  */
 struct side {
-	struct session		*session;
-	struct side		*peer;
-	struct bufferevent	*bev;		/* NULL once closed */
-	struct event		*watch;		/* EOF/reset while paused */
-	const char		*name;		/* "client" or "target" */
-	enum side_shutdown	 shutdown;
-	unsigned		 paused_by_peer:1; /* peer's output full */
-	unsigned		 paused_by_self:1; /* own replies queued */
-	unsigned		 reading:1;	/* EV_READ enabled */
-	unsigned		 peer_fin:1;	/* FIN seen while paused */
-	unsigned		 tls:1;
-	unsigned long long	 bytes_read;	/* from the socket */
-	unsigned long long	 bytes_written;	/* to the socket */
-	unsigned long long	 linger_outq;	/* SIOCOUTQ at the last look */
-	long long		 linger_stuck_ms;
+	struct session	   *session;
+	struct side	   *peer;
+	struct bufferevent *bev;   /* NULL once closed */
+	struct event	   *watch; /* EOF/reset while paused */
+	const char	   *name;  /* "client" or "target" */
+	enum side_shutdown  shutdown;
+	unsigned	    paused_by_peer:1; /* peer's output full */
+	unsigned	    paused_by_self:1; /* own replies queued */
+	unsigned	    reading:1;	      /* EV_READ enabled */
+	unsigned	    peer_fin:1;	      /* FIN seen while paused */
+	unsigned	    tls:1;
+	unsigned long long  bytes_read;	   /* from the socket */
+	unsigned long long  bytes_written; /* to the socket */
+	unsigned long long  linger_outq;   /* SIOCOUTQ at the last look */
+	long long	    linger_stuck_ms;
 };
 
 struct session {
-	TAILQ_ENTRY(session)	 entry;
-	struct worker		*worker;
-	unsigned long long	 id;
-	enum session_phase	 phase;
-	struct side		 client;
-	struct side		 target;
-	struct target_connect	*connecting;
-	struct event		*timer;	/* head deadline, keep-alive, close */
-	struct event		*heartbeat;
-	struct event		*sniff;	/* first byte: TLS or plain? */
-	int			 sniff_fd;
+	TAILQ_ENTRY(session)   entry;
+	struct worker	      *worker;
+	unsigned long long     id;
+	enum session_phase     phase;
+	struct side	       client;
+	struct side	       target;
+	struct target_connect *connecting;
+	struct event	      *timer; /* head deadline, keep-alive, close */
+	struct event	      *heartbeat;
+	struct event	      *sniff; /* first byte: TLS or plain? */
+	int		       sniff_fd;
 
 	/* Client frame decoder: the frame whose payload is streaming. */
-	struct frame_header	 fh;
-	uint64_t		 remaining;	/* payload bytes still due */
-	uint64_t		 offset;	/* payload bytes done */
-	struct frame_msg_state	 msg;
-	unsigned		 in_frame:1;
-	unsigned		 close_sent:1;
-	unsigned		 close_received:1;
-	unsigned		 close_wait_armed:1;
-	unsigned		 ping_outstanding:1;
-	unsigned		 upgraded:1;
-	unsigned		 protocol_binary:1;
-	unsigned		 web_waiting:1;	/* a --web reply draining */
-	unsigned long long	 heartbeat_seen; /* client bytes at last tick */
+	struct frame_header    fh;
+	uint64_t	       remaining; /* payload bytes still due */
+	uint64_t	       offset;	  /* payload bytes done */
+	struct frame_msg_state msg;
+	unsigned	       in_frame:1;
+	unsigned	       close_sent:1;
+	unsigned	       close_received:1;
+	unsigned	       close_wait_armed:1;
+	unsigned	       ping_outstanding:1;
+	unsigned	       upgraded:1;
+	unsigned	       protocol_binary:1;
+	unsigned	       web_waiting:1;  /* a --web reply draining */
+	unsigned long long     heartbeat_seen; /* client bytes at last tick */
 
-	const char		*closer;	/* who closed, for the log */
-	int			 close_code;
-	long long		 started_ms;
-	char			 peer[64];
-	char			 target_name[128];	/* for logs only */
-	char			 accept[HANDSHAKE_ACCEPT_LEN + 1];
+	const char *closer; /* who closed, for the log */
+	int	    close_code;
+	long long   started_ms;
+	char	    peer[64];
+	char	    target_name[128]; /* for logs only */
+	char	    accept[HANDSHAKE_ACCEPT_LEN + 1];
 };
 
 /* Log lines of a session: each names the session id and the peer. */
-#define session_info(s, fmt, ...) log_info("session %llu: %s: " fmt, \
-	(s)->id, (s)->peer, ##__VA_ARGS__)
-#define session_warn(s, fmt, ...) log_warnx("session %llu: %s: " fmt, \
-	(s)->id, (s)->peer, ##__VA_ARGS__)
-#define session_debug(s, fmt, ...) log_debug("session %llu: %s: " fmt, \
-	(s)->id, (s)->peer, ##__VA_ARGS__)
+#define session_info(s, fmt, ...) \
+	log_info("session %llu: %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
+#define session_warn(s, fmt, ...) \
+	log_warnx("session %llu: %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
+#define session_debug(s, fmt, ...) \
+	log_debug("session %llu: %s: " fmt, (s)->id, (s)->peer, ##__VA_ARGS__)
 
 /* Returned by functions that may have ended the session. */
 #define SESSION_ENDED (-1)
 
 /* session.c: lifetime, sides, timers. */
 void session_end(struct session *s);
-int session_end_if_done(struct session *s);
+int  session_end_if_done(struct session *s);
 void session_timer_set(struct session *s, int sec);
 void side_attach(struct side *side, struct bufferevent *bev,
     void (*readcb)(struct bufferevent *, void *),
@@ -115,12 +115,12 @@ void side_attach(struct side *side, struct bufferevent *bev,
     void (*eventcb)(struct bufferevent *, short, void *));
 void side_free(struct side *side);
 void side_set_reading(struct side *side);
-int side_output_full(const struct side *side);
+int  side_output_full(const struct side *side);
 void side_send(struct side *side, struct evbuffer *buf);
 void side_queue(struct side *side, const void *data, size_t len);
 void side_set_send_timeout(struct side *side);
-int session_client_shutdown(struct session *s);
-int session_target_shutdown(struct session *s);
+int  session_client_shutdown(struct session *s);
+int  session_target_shutdown(struct session *s);
 const struct config *session_config(const struct session *s);
 void session_log_tls_error(struct session *s, struct bufferevent *bev,
     const char *what);
@@ -128,9 +128,9 @@ void session_log_tls_error(struct session *s, struct bufferevent *bev,
 /* session_http.c: request heads, --web, error replies. */
 void session_http_start(struct session *s);
 void session_http_read_cb(struct bufferevent *, void *);
-int session_http_error(struct session *s, const struct http_request *req,
-    const char *raw, size_t rawlen, int status, const char *extra,
-    const char *reason);
+int  session_http_error(struct session *s, const struct http_request *req,
+     const char *raw, size_t rawlen, int status, const char *extra,
+     const char *reason);
 
 /* session_upgrade.c: handshake, auth, target, the 101. */
 int session_upgrade(struct session *s, const struct http_request *req,
@@ -138,8 +138,7 @@ int session_upgrade(struct session *s, const struct http_request *req,
 
 /* session_relay.c: frames both ways, Close, backpressure, heartbeat. */
 void session_relay_start(struct session *s);
-void session_relay_send_close(struct session *s, int code,
-    const char *reason);
+void session_relay_send_close(struct session *s, int code, const char *reason);
 void session_relay_refuse(struct session *s, const char *reason);
 void session_relay_client_event_cb(struct bufferevent *, short, void *);
 

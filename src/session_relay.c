@@ -23,18 +23,17 @@ static void session_relay_client_read_cb(struct bufferevent *, void *);
 static void session_relay_client_write_cb(struct bufferevent *, void *);
 static void session_relay_target_read_cb(struct bufferevent *, void *);
 static void session_relay_target_write_cb(struct bufferevent *, void *);
-static void session_relay_target_event_cb(struct bufferevent *, short,
-    void *);
+static void session_relay_target_event_cb(struct bufferevent *, short, void *);
 static void session_relay_heartbeat_cb(evutil_socket_t, short, void *);
-static int session_relay_frames(struct session *);
-static int session_relay_frame_header(struct session *, struct evbuffer *,
-    size_t);
-static int session_relay_control(struct session *, uint8_t *, size_t);
+static int  session_relay_frames(struct session *);
+static int  session_relay_frame_header(struct session *, struct evbuffer *,
+     size_t);
+static int  session_relay_control(struct session *, uint8_t *, size_t);
 static void session_relay_unmask_move(struct session *, struct evbuffer *,
     struct evbuffer *, size_t);
 static void session_relay_to_target(struct session *, struct evbuffer *);
-static int session_relay_protocol_error(struct session *,
-    const struct frame_error *);
+static int  session_relay_protocol_error(struct session *,
+     const struct frame_error *);
 static void session_relay_to_client(struct session *);
 static void session_relay_target_lost(struct session *, int, const char *);
 static void session_relay_heartbeat_timeout(struct session *);
@@ -45,8 +44,8 @@ static unsigned long long session_relay_client_progress(
 void
 session_relay_start(struct session *s)
 {
-	const struct config	*cfg = session_config(s);
-	struct timeval		 tv = { cfg->heartbeat, 0 };
+	const struct config *cfg = session_config(s);
+	struct timeval	     tv = { cfg->heartbeat, 0 };
 
 	bufferevent_setcb(s->client.bev, session_relay_client_read_cb,
 	    session_relay_client_write_cb, session_relay_client_event_cb, s);
@@ -88,8 +87,8 @@ session_relay_refuse(struct session *s, const char *reason)
 static void
 session_relay_client_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
-	int		 err;
+	struct session *s = arg;
+	int		err;
 
 	err = io_read_more(bev);
 	if (session_relay_frames(s) == SESSION_ENDED)
@@ -97,8 +96,8 @@ session_relay_client_read_cb(struct bufferevent *bev, void *arg)
 	if (err != 0 && s->client.bev == bev) {
 		errno = err;
 		EVUTIL_SET_SOCKET_ERROR(err);
-		session_relay_client_event_cb(bev, BEV_EVENT_READING |
-		    BEV_EVENT_ERROR, s);
+		session_relay_client_event_cb(bev,
+		    BEV_EVENT_READING | BEV_EVENT_ERROR, s);
 	}
 }
 
@@ -113,8 +112,8 @@ session_relay_client_read_cb(struct bufferevent *bev, void *arg)
 static int
 session_relay_frames(struct session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->client.bev);
-	struct evbuffer	*pending = s->worker->scratch;
+	struct evbuffer *in = bufferevent_get_input(s->client.bev);
+	struct evbuffer *pending = s->worker->scratch;
 	size_t		 avail, n;
 	int		 r;
 
@@ -158,11 +157,10 @@ static int
 session_relay_frame_header(struct session *s, struct evbuffer *in,
     size_t avail)
 {
-	struct frame_error	 err;
-	uint8_t			 buf[WSB_MAX_FRAME_HEADER +
-				     WSB_MAX_CONTROL_PAYLOAD];
-	size_t			 n;
-	int			 r;
+	struct frame_error err;
+	uint8_t		   buf[WSB_MAX_FRAME_HEADER + WSB_MAX_CONTROL_PAYLOAD];
+	size_t		   n;
+	int		   r;
 
 	n = avail < WSB_MAX_FRAME_HEADER ? avail : WSB_MAX_FRAME_HEADER;
 	evbuffer_copyout(in, buf, n);
@@ -221,10 +219,10 @@ static void
 session_relay_unmask_move(struct session *s, struct evbuffer *in,
     struct evbuffer *out, size_t n)
 {
-	struct evbuffer_iovec	 v[8];
-	size_t			 chunk, l;
-	uint64_t		 off = s->offset;
-	int			 nv, i;
+	struct evbuffer_iovec v[8];
+	size_t		      chunk, l;
+	uint64_t	      off = s->offset;
+	int		      nv, i;
 
 	while (n > 0) {
 		nv = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, 8);
@@ -233,7 +231,7 @@ session_relay_unmask_move(struct session *s, struct evbuffer *in,
 		chunk = 0;
 		for (i = 0; i < nv && chunk < n; i++) {
 			l = v[i].iov_len < n - chunk ? v[i].iov_len :
-			    n - chunk;
+						       n - chunk;
 			frame_unmask(v[i].iov_base, l, s->fh.mask,
 			    off + chunk);
 			chunk += l;
@@ -249,12 +247,12 @@ session_relay_unmask_move(struct session *s, struct evbuffer *in,
 static int
 session_relay_control(struct session *s, uint8_t *p, size_t len)
 {
-	struct frame_error	 err;
-	const uint8_t		*reason;
-	size_t			 rlen, hl;
-	uint8_t			 hdr[WSB_MAX_FRAME_HEADER];
-	char			 rbuf[WSB_MAX_CLOSE_REASON + 1];
-	int			 code;
+	struct frame_error err;
+	const uint8_t	  *reason;
+	size_t		   rlen, hl;
+	uint8_t		   hdr[WSB_MAX_FRAME_HEADER];
+	char		   rbuf[WSB_MAX_CLOSE_REASON + 1];
+	int		   code;
 
 	switch (s->fh.opcode) {
 	case FRAME_OP_PING:
@@ -319,8 +317,8 @@ session_relay_protocol_error(struct session *s, const struct frame_error *err)
 void
 session_relay_send_close(struct session *s, int code, const char *reason)
 {
-	uint8_t	 frame[2 + WSB_MAX_CONTROL_PAYLOAD];
-	size_t	 n;
+	uint8_t frame[2 + WSB_MAX_CONTROL_PAYLOAD];
+	size_t	n;
 
 	if (s->close_sent || s->client.bev == NULL)
 		return;
@@ -338,8 +336,8 @@ session_relay_send_close(struct session *s, int code, const char *reason)
 static void
 session_relay_client_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
-	struct side	*c = &s->client;
+	struct session *s = arg;
+	struct side    *c = &s->client;
 
 	if (s->close_sent) {
 		if (!s->close_wait_armed &&
@@ -368,8 +366,8 @@ session_relay_client_write_cb(struct bufferevent *bev, void *arg)
 void
 session_relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
-	int		 abort_target = 0;
+	struct session *s = arg;
+	int		abort_target = 0;
 
 	if (s->client.tls && (what & BEV_EVENT_ERROR))
 		session_log_tls_error(s, bev, "TLS connection lost");
@@ -384,8 +382,8 @@ session_relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (!s->close_received && s->closer == NULL) {
 		session_debug(s, "client connection lost%s%s",
 		    what & BEV_EVENT_ERROR ? ": " : "",
-		    what & BEV_EVENT_ERROR ?
-		    strerror(EVUTIL_SOCKET_ERROR()) : "");
+		    what & BEV_EVENT_ERROR ? strerror(EVUTIL_SOCKET_ERROR()) :
+					     "");
 		s->closer = "client (connection lost)";
 		s->close_code = 1006;
 	}
@@ -401,16 +399,16 @@ session_relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 session_relay_target_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
-	int		 err;
+	struct session *s = arg;
+	int		err;
 
 	err = io_read_more(bev);
 	session_relay_to_client(s);
 	if (err != 0 && s->target.bev == bev) {
 		errno = err;
 		EVUTIL_SET_SOCKET_ERROR(err);
-		session_relay_target_event_cb(bev, BEV_EVENT_READING |
-		    BEV_EVENT_ERROR, s);
+		session_relay_target_event_cb(bev,
+		    BEV_EVENT_READING | BEV_EVENT_ERROR, s);
 	}
 }
 
@@ -421,8 +419,8 @@ session_relay_target_read_cb(struct bufferevent *bev, void *arg)
 static void
 session_relay_to_client(struct session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->target.bev);
-	struct evbuffer	*scratch = s->worker->scratch;
+	struct evbuffer *in = bufferevent_get_input(s->target.bev);
+	struct evbuffer *scratch = s->worker->scratch;
 	uint8_t		 hdr[WSB_MAX_FRAME_HEADER];
 	size_t		 n, hl;
 
@@ -454,7 +452,7 @@ session_relay_to_client(struct session *s)
 static void
 session_relay_target_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct session	*s = arg;
+	struct session *s = arg;
 
 	if (s->client.paused_by_peer && s->client.bev != NULL &&
 	    s->client.shutdown == SIDE_OPEN) {
@@ -469,9 +467,9 @@ session_relay_target_write_cb(struct bufferevent *bev, void *arg)
 static void
 session_relay_target_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct session	*s = arg;
-	char		 ebuf[96];
-	int		 err = EVUTIL_SOCKET_ERROR();
+	struct session *s = arg;
+	char		ebuf[96];
+	int		err = EVUTIL_SOCKET_ERROR();
 
 	/* What the target sent before it closed goes out first. */
 	session_relay_to_client(s);
@@ -521,7 +519,7 @@ session_relay_target_lost(struct session *s, int code, const char *reason)
 static unsigned long long
 session_relay_client_progress(const struct session *s)
 {
-	const struct side	*c = &s->client;
+	const struct side *c = &s->client;
 
 	return c->bytes_read + c->bytes_written -
 	    io_unacked(bufferevent_getfd(c->bev));
@@ -536,10 +534,10 @@ session_relay_client_progress(const struct session *s)
 static void
 session_relay_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct session		*s = arg;
-	struct evbuffer		*scratch = s->worker->scratch;
-	uint8_t			 hdr[WSB_MAX_FRAME_HEADER];
-	size_t			 hl;
+	struct session	*s = arg;
+	struct evbuffer *scratch = s->worker->scratch;
+	uint8_t		 hdr[WSB_MAX_FRAME_HEADER];
+	size_t		 hl;
 
 	if (s->client.bev == NULL || s->close_sent)
 		return;
@@ -566,8 +564,10 @@ session_relay_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 static void
 session_relay_heartbeat_timeout(struct session *s)
 {
-	session_info(s, "heartbeat timeout: no pong and no bytes moved "
-	    "within %d s", session_config(s)->heartbeat);
+	session_info(s,
+	    "heartbeat timeout: no pong and no bytes moved "
+	    "within %d s",
+	    session_config(s)->heartbeat);
 	s->closer = "bridge (heartbeat timeout)";
 	s->close_code = CLOSE_INTERNAL_ERROR;
 	session_relay_send_close(s, CLOSE_INTERNAL_ERROR, "heartbeat timeout");

@@ -40,11 +40,11 @@ int
 session_upgrade(struct session *s, const struct http_request *req,
     size_t head_len)
 {
-	const struct config	*cfg = session_config(s);
-	struct handshake_result	 res;
-	struct auth_result	 ares;
-	struct target_spec	 spec;
-	struct target_connect	*tc;
+	const struct config    *cfg = session_config(s);
+	struct handshake_result res;
+	struct auth_result	ares;
+	struct target_spec	spec;
+	struct target_connect  *tc;
 
 	if (handshake_check(req, &res) != 101) {
 		session_http_error(s, req, NULL, 0, res.status,
@@ -80,7 +80,7 @@ session_upgrade(struct session *s, const struct http_request *req,
 static void
 session_upgrade_choose_target(struct session *s, struct target_spec *spec)
 {
-	const struct config	*cfg = session_config(s);
+	const struct config *cfg = session_config(s);
 
 	memset(spec, 0, sizeof(*spec));
 	spec->host = cfg->target_host;
@@ -94,11 +94,12 @@ static void
 session_upgrade_log(struct session *s, const struct http_request *req,
     const struct target_spec *spec)
 {
-	char	 path[4 * SESSION_UPGRADE_LOG_PATH + 4];
-	char	 subject[256], esc[4 * sizeof(subject) + 4];
-	size_t	 plen;
+	char   path[4 * SESSION_UPGRADE_LOG_PATH + 4];
+	char   subject[256], esc[4 * sizeof(subject) + 4];
+	size_t plen;
 
-	plen = req->path_len < SESSION_UPGRADE_LOG_PATH ? req->path_len :
+	plen = req->path_len < SESSION_UPGRADE_LOG_PATH ?
+	    req->path_len :
 	    SESSION_UPGRADE_LOG_PATH;
 	log_escape(path, sizeof(path), req->path, plen);
 	subject[0] = esc[0] = '\0';
@@ -109,8 +110,8 @@ session_upgrade_log(struct session *s, const struct http_request *req,
 	}
 	session_info(s, "%s connection, path %s, target %s%s%s",
 	    s->client.tls ? "WebSocket TLS (wss://)" : "WebSocket (ws://)",
-	    path, target_describe(spec, s->target_name,
-	    sizeof(s->target_name)),
+	    path,
+	    target_describe(spec, s->target_name, sizeof(s->target_name)),
 	    esc[0] != '\0' ? ", client certificate " : "", esc);
 }
 
@@ -123,10 +124,10 @@ static void
 session_upgrade_connected_cb(struct bufferevent *bev, const char *reason,
     const char *detail, void *arg)
 {
-	struct session		*s = arg;
-	struct handshake_result	 res;
-	char			 buf[256];
-	int			 n;
+	struct session	       *s = arg;
+	struct handshake_result res;
+	char			buf[256];
+	int			n;
 
 	s->connecting = NULL;
 	memset(&res, 0, sizeof(res));

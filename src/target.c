@@ -23,38 +23,38 @@
 #include "wsb_limits.h"
 
 struct target_connect {
-	struct event_base		*base;
-	struct target_spec		 spec;	/* points to the copies */
-	char				*host, *port, *unix_path;
-	target_done_fn			 done;
-	void				*arg;
+	struct event_base		 *base;
+	struct target_spec		  spec; /* points to the copies */
+	char				 *host, *port, *unix_path;
+	target_done_fn			  done;
+	void				 *arg;
 	struct evdns_getaddrinfo_request *dns_req;
-	struct evutil_addrinfo		*addrs;	/* the resolved list */
-	struct evutil_addrinfo		*next;	/* next one to try */
-	struct bufferevent		*bev;	/* attempt under way */
-	struct bufferevent		*result;	/* connected bev */
-	int				 in_start;	/* inside _start() */
-	int				 finished;
-	int				 last_err;
-	const char			*reason;	/* for the client */
-	char				 reason_buf[WSB_MAX_CLOSE_REASON + 1];
-	char				 why[320];	/* for the log */
+	struct evutil_addrinfo		 *addrs;    /* the resolved list */
+	struct evutil_addrinfo		 *next;	    /* next one to try */
+	struct bufferevent		 *bev;	    /* attempt under way */
+	struct bufferevent		 *result;   /* connected bev */
+	int				  in_start; /* inside _start() */
+	int				  finished;
+	int				  last_err;
+	const char			 *reason; /* for the client */
+	char				  reason_buf[WSB_MAX_CLOSE_REASON + 1];
+	char				  why[320]; /* for the log */
 };
 
 static void target_dns_cb(int, struct evutil_addrinfo *, void *);
 static void target_event_cb(struct bufferevent *, short, void *);
 static void target_try_next(struct target_connect *);
 static void target_finish(struct target_connect *, struct bufferevent *);
-static int target_try_addr(struct target_connect *, const struct sockaddr *,
-    socklen_t);
+static int  target_try_addr(struct target_connect *, const struct sockaddr *,
+     socklen_t);
 static void target_report(struct target_connect *);
 static struct bufferevent *target_tls_wrap(struct target_connect *, int);
 static void target_tls_reason(struct target_connect *, struct bufferevent *,
     int);
 static const char *target_errno_reason(int);
-static void target_free(struct target_connect *);
-static int target_spec_copy(struct target_connect *,
-    const struct target_spec *);
+static void	   target_free(struct target_connect *);
+static int	   target_spec_copy(struct target_connect *,
+	    const struct target_spec *);
 
 /* With --ssl-target, a TLS client bufferevent on fd (its TCP connect
  * may still be under way: the handshake waits for it).  NULL on
@@ -62,8 +62,8 @@ static int target_spec_copy(struct target_connect *,
 static struct bufferevent *
 target_tls_wrap(struct target_connect *tc, int fd)
 {
-	struct bufferevent	*bev;
-	SSL			*ssl;
+	struct bufferevent *bev;
+	SSL		   *ssl;
 
 	if ((ssl = tls_target_ssl_new(tc->spec.host)) == NULL)
 		return NULL;
@@ -108,7 +108,9 @@ target_spec_copy(struct target_connect *tc, const struct target_spec *spec)
 	tc->spec.tls = spec->tls;
 	if (spec->unix_path != NULL)
 		return (tc->spec.unix_path = tc->unix_path =
-		    strdup(spec->unix_path)) == NULL ? -1 : 0;
+			       strdup(spec->unix_path)) == NULL ?
+		    -1 :
+		    0;
 	if ((tc->spec.host = tc->host = strdup(spec->host)) == NULL ||
 	    (tc->spec.port = tc->port = strdup(spec->port)) == NULL)
 		return -1;
@@ -129,9 +131,9 @@ struct target_connect *
 target_connect_start(struct event_base *base, struct evdns_base *dns,
     const struct target_spec *spec, target_done_fn done, void *arg)
 {
-	struct target_connect	*tc;
-	struct evutil_addrinfo	 hints;
-	struct sockaddr_un	 sun;
+	struct target_connect *tc;
+	struct evutil_addrinfo hints;
+	struct sockaddr_un     sun;
 
 	if ((tc = calloc(1, sizeof(*tc))) == NULL ||
 	    target_spec_copy(tc, spec) == -1) {
@@ -155,7 +157,7 @@ target_connect_start(struct event_base *base, struct evdns_base *dns,
 		} else {
 			strcpy(sun.sun_path, tc->spec.unix_path);
 			if (target_try_addr(tc, (struct sockaddr *)&sun,
-			    sizeof(sun)) == -1)
+				sizeof(sun)) == -1)
 				target_finish(tc, NULL);
 		}
 	} else {
@@ -195,8 +197,8 @@ target_connect_cancel(struct target_connect *tc)
 static void
 target_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
-	struct target_connect	*tc = arg;
-	char			 desc[128];
+	struct target_connect *tc = arg;
+	char		       desc[128];
 
 	tc->dns_req = NULL;
 	if (result == EVUTIL_EAI_CANCEL || tc->done == NULL) {
@@ -222,12 +224,12 @@ target_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 static void
 target_try_next(struct target_connect *tc)
 {
-	struct evutil_addrinfo	*ai;
+	struct evutil_addrinfo *ai;
 
 	while ((ai = tc->next) != NULL) {
 		tc->next = ai->ai_next;
 		if (target_try_addr(tc, ai->ai_addr,
-		    (socklen_t)ai->ai_addrlen) == 0)
+			(socklen_t)ai->ai_addrlen) == 0)
 			return;
 	}
 	target_finish(tc, NULL);
@@ -243,9 +245,9 @@ static int
 target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
     socklen_t salen)
 {
-	struct timeval	 tv = { WSB_CONNECT_TIMEOUT_SEC, 0 };
+	struct timeval	    tv = { WSB_CONNECT_TIMEOUT_SEC, 0 };
 	struct bufferevent *bev;
-	int		 fd, one = 1, r;
+	int		    fd, one = 1, r;
 
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
@@ -270,9 +272,9 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 		return 0;
 	}
 	if ((bev = bufferevent_socket_new(tc->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		 BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto nomem;
-	if (r == 0) {		/* a unix socket connects at once */
+	if (r == 0) { /* a unix socket connects at once */
 		target_finish(tc, bev);
 		return 0;
 	}
@@ -297,10 +299,9 @@ nomem:
 
 /* Why a TLS connect failed, kept in tc->why unless it was plain TCP. */
 static void
-target_tls_reason(struct target_connect *tc, struct bufferevent *bev,
-    int err)
+target_tls_reason(struct target_connect *tc, struct bufferevent *bev, int err)
 {
-	char		 buf[96], desc[128];
+	char buf[96], desc[128];
 
 	if (tls_bev_error_text(bev, buf, sizeof(buf)) != NULL) {
 		snprintf(tc->why, sizeof(tc->why), "target %s: TLS: %s",
@@ -311,12 +312,13 @@ target_tls_reason(struct target_connect *tc, struct bufferevent *bev,
 		    "TLS to target failed: %s", buf);
 		tc->reason = tc->reason_buf;
 	} else if (err == 0 || err == EAGAIN) {
-		snprintf(tc->why, sizeof(tc->why), "target %s: TLS handshake "
+		snprintf(tc->why, sizeof(tc->why),
+		    "target %s: TLS handshake "
 		    "failed (not a TLS server?)",
 		    target_describe(&tc->spec, desc, sizeof(desc)));
 		tc->reason = "TLS to target failed: handshake failed";
 	} else {
-		tc->why[0] = '\0';	/* a socket error: strerror later */
+		tc->why[0] = '\0'; /* a socket error: strerror later */
 		tc->reason = NULL;
 	}
 }
@@ -325,8 +327,8 @@ target_tls_reason(struct target_connect *tc, struct bufferevent *bev,
 static void
 target_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct target_connect	*tc = arg;
-	int			 err;
+	struct target_connect *tc = arg;
+	int		       err;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		bufferevent_set_timeouts(bev, NULL, NULL);
@@ -349,9 +351,9 @@ target_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 target_finish(struct target_connect *tc, struct bufferevent *bev)
 {
-	char	 desc[128], ebuf[96];
+	char desc[128], ebuf[96];
 
-	int	 err = tc->last_err > 0 ? tc->last_err : ECONNREFUSED;
+	int err = tc->last_err > 0 ? tc->last_err : ECONNREFUSED;
 
 	if (bev == NULL && tc->why[0] == '\0')
 		snprintf(tc->why, sizeof(tc->why), "target %s: %s",
@@ -369,23 +371,23 @@ target_finish(struct target_connect *tc, struct bufferevent *bev)
 static void
 target_report(struct target_connect *tc)
 {
-	target_done_fn		 done = tc->done;
-	void			*arg = tc->arg;
-	struct bufferevent	*bev = tc->result;
-	char			 why[sizeof(tc->why)];
-	char			 reason[sizeof(tc->reason_buf)];
+	target_done_fn	    done = tc->done;
+	void		   *arg = tc->arg;
+	struct bufferevent *bev = tc->result;
+	char		    why[sizeof(tc->why)];
+	char		    reason[sizeof(tc->reason_buf)];
 
 	memcpy(why, tc->why, sizeof(why));
-	snprintf(reason, sizeof(reason), "%s", tc->reason != NULL ?
-	    tc->reason : "target unreachable");
+	snprintf(reason, sizeof(reason), "%s",
+	    tc->reason != NULL ? tc->reason : "target unreachable");
 	if (tc->bev != NULL)
 		bufferevent_free(tc->bev);
 	if (tc->addrs != NULL)
 		evutil_freeaddrinfo(tc->addrs);
 	target_free(tc);
 	if (done != NULL)
-		done(bev, bev != NULL ? NULL : reason, bev != NULL ? NULL : why,
-		    arg);
+		done(bev, bev != NULL ? NULL : reason,
+		    bev != NULL ? NULL : why, arg);
 	else if (bev != NULL)
 		bufferevent_free(bev);
 }

@@ -19,25 +19,25 @@
 #include "log.h"
 #include "tls.h"
 
-static pthread_mutex_t	 tls_lock = PTHREAD_MUTEX_INITIALIZER;
-static SSL_CTX		*tls_server_ctx;	/* guarded by tls_lock */
-static SSL_CTX		*tls_target_ctx;	/* immutable after init */
-static int		 tls_server_on;
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX	      *tls_server_ctx; /* guarded by tls_lock */
+static SSL_CTX	      *tls_target_ctx; /* immutable after init */
+static int	       tls_server_on;
 
-static int tls_password_cb(char *, int, int, void *);
+static int	tls_password_cb(char *, int, int, void *);
 static SSL_CTX *tls_server_ctx_build(const struct config *, char *, size_t);
 static int tls_verify_client_setup(SSL_CTX *, const struct config *, char *,
     size_t);
-static SSL_CTX *tls_target_ctx_build(const struct config *, char *, size_t);
+static SSL_CTX	  *tls_target_ctx_build(const struct config *, char *, size_t);
 static const char *tls_last_error(char *, size_t);
-static int tls_readable(const char *, const char *, char *, size_t);
+static int	   tls_readable(const char *, const char *, char *, size_t);
 
 /* Give OpenSSL the key password; never prompt on a terminal. */
 static int
 tls_password_cb(char *buf, int size, int rwflag, void *u)
 {
-	const char	*pw = u;
-	size_t		 n;
+	const char *pw = u;
+	size_t	    n;
 
 	if (pw == NULL || size <= 0)
 		return 0;
@@ -52,7 +52,7 @@ tls_password_cb(char *buf, int size, int rwflag, void *u)
 static const char *
 tls_last_error(char *buf, size_t len)
 {
-	unsigned long	 e = ERR_peek_error();
+	unsigned long e = ERR_peek_error();
 
 	if (e == 0)
 		snprintf(buf, len, "unknown TLS error");
@@ -83,29 +83,30 @@ static int
 tls_verify_client_setup(SSL_CTX *ctx, const struct config *cfg, char *err,
     size_t errlen)
 {
-	STACK_OF(X509_NAME)	*cas;
-	char			 ebuf[256];
+	STACK_OF(X509_NAME) *cas;
+	char		     ebuf[256];
 
 	if (cfg->cafile == NULL) {
 		/* Honours SSL_CERT_FILE and SSL_CERT_DIR, as OpenSSL does. */
 		if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-			snprintf(err, errlen, "--verify-client: no system CA "
+			snprintf(err, errlen,
+			    "--verify-client: no system CA "
 			    "certificates: %s",
 			    tls_last_error(ebuf, sizeof(ebuf)));
 			return -1;
 		}
 	} else {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->cafile, NULL) !=
-		    1 || (cas = SSL_load_client_CA_file(cfg->cafile)) ==
-		    NULL) {
+			1 ||
+		    (cas = SSL_load_client_CA_file(cfg->cafile)) == NULL) {
 			snprintf(err, errlen, "--cafile %s: %s", cfg->cafile,
 			    tls_last_error(ebuf, sizeof(ebuf)));
 			return -1;
 		}
 		SSL_CTX_set_client_CA_list(ctx, cas);
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-	    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify(ctx,
+	    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	return 0;
 }
 
@@ -113,16 +114,15 @@ tls_verify_client_setup(SSL_CTX *ctx, const struct config *cfg, char *err,
 static SSL_CTX *
 tls_server_ctx_build(const struct config *cfg, char *err, size_t errlen)
 {
-	SSL_CTX			*ctx;
-	const char		*keyfile = cfg->key != NULL ? cfg->key :
-				    cfg->cert;
-	char			 ebuf[256];
+	SSL_CTX	   *ctx;
+	const char *keyfile = cfg->key != NULL ? cfg->key : cfg->cert;
+	char	    ebuf[256];
 
 	if (tls_readable("--cert", cfg->cert, err, errlen) == -1 ||
 	    (cfg->key != NULL &&
-	    tls_readable("--key", cfg->key, err, errlen) == -1) ||
+		tls_readable("--key", cfg->key, err, errlen) == -1) ||
 	    (cfg->cafile != NULL &&
-	    tls_readable("--cafile", cfg->cafile, err, errlen) == -1))
+		tls_readable("--cafile", cfg->cafile, err, errlen) == -1))
 		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		snprintf(err, errlen, "TLS: %s",
@@ -133,8 +133,8 @@ tls_server_ctx_build(const struct config *cfg, char *err, size_t errlen)
 	/* OpenSSL 3 refuses TLS 1.1's SHA-1 signatures above level 0. */
 	if (cfg->ssl_min_version < TLS1_2_VERSION)
 		SSL_CTX_set_security_level(ctx, 0);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	/* Idle sessions give their read and write buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_default_passwd_cb(ctx, tls_password_cb);
@@ -145,19 +145,22 @@ tls_server_ctx_build(const struct config *cfg, char *err, size_t errlen)
 		    cfg->cert, tls_last_error(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) !=
-	    1) {
-		snprintf(err, errlen, "%s %s: cannot load the private key "
-		    "(%s): %s", cfg->key != NULL ? "--key" : "--cert", keyfile,
-		    cfg->key_password != NULL ? "wrong password?" :
-		    "encrypted without --key-password?",
+	if (SSL_CTX_use_PrivateKey_file(ctx, keyfile, SSL_FILETYPE_PEM) != 1) {
+		snprintf(err, errlen,
+		    "%s %s: cannot load the private key "
+		    "(%s): %s",
+		    cfg->key != NULL ? "--key" : "--cert", keyfile,
+		    cfg->key_password != NULL ?
+			"wrong password?" :
+			"encrypted without --key-password?",
 		    tls_last_error(ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		snprintf(err, errlen, "%s %s: the key does not match the "
-		    "certificate %s", cfg->key != NULL ? "--key" : "--cert",
-		    keyfile, cfg->cert);
+		snprintf(err, errlen,
+		    "%s %s: the key does not match the "
+		    "certificate %s",
+		    cfg->key != NULL ? "--key" : "--cert", keyfile, cfg->cert);
 		ERR_clear_error();
 		goto fail;
 	}
@@ -182,11 +185,12 @@ fail:
 static SSL_CTX *
 tls_target_ctx_build(const struct config *cfg, char *err, size_t errlen)
 {
-	SSL_CTX	*ctx;
+	SSL_CTX *ctx;
 	char	 ebuf[256];
 
-	if (cfg->ssl_target_cafile != NULL && tls_readable(
-	    "--ssl-target-cafile", cfg->ssl_target_cafile, err, errlen) == -1)
+	if (cfg->ssl_target_cafile != NULL &&
+	    tls_readable("--ssl-target-cafile", cfg->ssl_target_cafile, err,
+		errlen) == -1)
 		return NULL;
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		snprintf(err, errlen, "TLS: %s",
@@ -201,7 +205,7 @@ tls_target_ctx_build(const struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->ssl_target_cafile != NULL) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->ssl_target_cafile,
-		    NULL) != 1) {
+			NULL) != 1) {
 			snprintf(err, errlen, "--ssl-target-cafile %s: %s",
 			    cfg->ssl_target_cafile,
 			    tls_last_error(ebuf, sizeof(ebuf)));
@@ -209,8 +213,10 @@ tls_target_ctx_build(const struct config *cfg, char *err, size_t errlen)
 			return NULL;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-		snprintf(err, errlen, "--ssl-target: no system CA "
-		    "certificates: %s", tls_last_error(ebuf, sizeof(ebuf)));
+		snprintf(err, errlen,
+		    "--ssl-target: no system CA "
+		    "certificates: %s",
+		    tls_last_error(ebuf, sizeof(ebuf)));
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -223,29 +229,33 @@ tls_target_ctx_build(const struct config *cfg, char *err, size_t errlen)
 int
 tls_init(const struct config *cfg, char *err, size_t errlen)
 {
-	int	 want_server;
+	int want_server;
 
 	want_server = cfg->cert_given || access(cfg->cert, F_OK) == 0;
 	if (!want_server) {
 		if (cfg->ssl_only) {
-			snprintf(err, errlen, "--ssl-only: no certificate "
-			    "(%s not found; give --cert)", cfg->cert);
+			snprintf(err, errlen,
+			    "--ssl-only: no certificate "
+			    "(%s not found; give --cert)",
+			    cfg->cert);
 			return -1;
 		}
 		if (cfg->verify_client || cfg->key != NULL) {
-			snprintf(err, errlen, "%s: no certificate (%s not "
-			    "found; give --cert)", cfg->verify_client ?
-			    "--verify-client" : "--key", cfg->cert);
+			snprintf(err, errlen,
+			    "%s: no certificate (%s not "
+			    "found; give --cert)",
+			    cfg->verify_client ? "--verify-client" : "--key",
+			    cfg->cert);
 			return -1;
 		}
 	} else {
-		if ((tls_server_ctx = tls_server_ctx_build(cfg, err,
-		    errlen)) == NULL)
+		if ((tls_server_ctx =
+			    tls_server_ctx_build(cfg, err, errlen)) == NULL)
 			return -1;
 		tls_server_on = 1;
 	}
-	if (cfg->ssl_target && (tls_target_ctx = tls_target_ctx_build(cfg,
-	    err, errlen)) == NULL)
+	if (cfg->ssl_target &&
+	    (tls_target_ctx = tls_target_ctx_build(cfg, err, errlen)) == NULL)
 		return -1;
 	return 0;
 }
@@ -254,7 +264,7 @@ tls_init(const struct config *cfg, char *err, size_t errlen)
 int
 tls_reload(const struct config *cfg, char *err, size_t errlen)
 {
-	SSL_CTX	*ctx, *old;
+	SSL_CTX *ctx, *old;
 
 	if (!tls_server_on)
 		return 0;
@@ -264,7 +274,7 @@ tls_reload(const struct config *cfg, char *err, size_t errlen)
 	old = tls_server_ctx;
 	tls_server_ctx = ctx;
 	pthread_mutex_unlock(&tls_lock);
-	SSL_CTX_free(old);	/* live sessions hold their own reference */
+	SSL_CTX_free(old); /* live sessions hold their own reference */
 	return 0;
 }
 
@@ -289,7 +299,7 @@ tls_server_enabled(void)
 SSL *
 tls_server_ssl_new(void)
 {
-	SSL	*ssl;
+	SSL *ssl;
 
 	pthread_mutex_lock(&tls_lock);
 	ssl = tls_server_ctx != NULL ? SSL_new(tls_server_ctx) : NULL;
@@ -302,12 +312,11 @@ tls_server_ssl_new(void)
 SSL *
 tls_target_ssl_new(const char *host)
 {
-	SSL		*ssl;
-	unsigned char	 ip[16];
-	int		 is_ip;
+	SSL	     *ssl;
+	unsigned char ip[16];
+	int	      is_ip;
 
-	if (tls_target_ctx == NULL || (ssl = SSL_new(tls_target_ctx)) ==
-	    NULL)
+	if (tls_target_ctx == NULL || (ssl = SSL_new(tls_target_ctx)) == NULL)
 		return NULL;
 	if (host == NULL)
 		return ssl;
@@ -316,9 +325,9 @@ tls_target_ssl_new(const char *host)
 	if (!is_ip)
 		SSL_set_tlsext_host_name(ssl, host);
 	if (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) {
-		if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(
-		    SSL_get0_param(ssl), host) : SSL_set1_host(ssl, host)) !=
-		    1) {
+		if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+				 host) :
+			     SSL_set1_host(ssl, host)) != 1) {
 			SSL_free(ssl);
 			return NULL;
 		}
@@ -330,9 +339,9 @@ tls_target_ssl_new(const char *host)
 void
 tls_peer_subject(SSL *ssl, char *buf, size_t len)
 {
-	X509	*cert;
-	BIO	*bio;
-	int	 n;
+	X509 *cert;
+	BIO  *bio;
+	int   n;
 
 	buf[0] = '\0';
 	if (ssl == NULL || (cert = SSL_get1_peer_certificate(ssl)) == NULL)
@@ -355,9 +364,9 @@ tls_peer_subject(SSL *ssl, char *buf, size_t len)
 const char *
 tls_bev_error_text(struct bufferevent *bev, char *buf, size_t len)
 {
-	SSL		*ssl = bufferevent_openssl_get_ssl(bev);
-	unsigned long	 e, found = 0;
-	long		 v;
+	SSL	     *ssl = bufferevent_openssl_get_ssl(bev);
+	unsigned long e, found = 0;
+	long	      v;
 
 	while ((e = bufferevent_get_openssl_error(bev)) != 0)
 		if (found == 0 && ERR_GET_LIB(e) != 0)

@@ -27,8 +27,8 @@
 #define WEB_MAX_LISTING 4096
 
 struct web_type {
-	const char	*ext;
-	const char	*type;
+	const char *ext;
+	const char *type;
 };
 
 /* What noVNC and web apps load; text types carry their charset. */
@@ -64,42 +64,42 @@ static const struct web_type web_types[] = {
 
 /* What every part of one response needs. */
 struct web_reply {
-	struct evbuffer	*out;
-	int		 head;		/* HEAD: the body is left out */
+	struct evbuffer *out;
+	int		 head; /* HEAD: the body is left out */
 	int		 keep_alive;
-	size_t		 bytes;		/* body bytes queued */
-	const char	*note;		/* why refused, for the log */
+	size_t		 bytes; /* body bytes queued */
+	const char	*note;	/* why refused, for the log */
 };
 
-static char	 web_root[PATH_MAX];	/* realpath of --web, immutable */
-static size_t	 web_root_len;
+static char   web_root[PATH_MAX]; /* realpath of --web, immutable */
+static size_t web_root_len;
 
 static const char *web_content_type(const char *);
-static void web_http_date(time_t, char *, size_t);
-static int web_keep_alive(const struct http_request *);
+static void	   web_http_date(time_t, char *, size_t);
+static int	   web_keep_alive(const struct http_request *);
 static int web_not_modified(const struct http_request *, const struct stat *,
     const char *);
-static int web_listing(const char *, const char *, struct evbuffer *, int,
-    int, size_t *);
+static int web_listing(const char *, const char *, struct evbuffer *, int, int,
+    size_t *);
 static void web_html_escape(struct evbuffer *, const char *);
 static void web_url_escape(struct evbuffer *, const char *, int);
-static int web_name_cmp(const void *, const void *);
-static int web_etag_match(const char *, size_t, const char *);
-static int web_resolve(struct web_reply *, const char *, char *);
-static int web_fail(struct web_reply *, int);
-static int web_redirect_slash(struct web_reply *, const char *);
-static int web_directory(const struct config *, struct web_reply *,
-    const char *, int, char *, struct stat *);
-static int web_file(const struct http_request *, struct web_reply *,
-    const char *, const struct stat *);
-static int web_serve(const struct config *, const struct http_request *,
-    struct web_reply *);
+static int  web_name_cmp(const void *, const void *);
+static int  web_etag_match(const char *, size_t, const char *);
+static int  web_resolve(struct web_reply *, const char *, char *);
+static int  web_fail(struct web_reply *, int);
+static int  web_redirect_slash(struct web_reply *, const char *);
+static int  web_directory(const struct config *, struct web_reply *,
+     const char *, int, char *, struct stat *);
+static int  web_file(const struct http_request *, struct web_reply *,
+     const char *, const struct stat *);
+static int  web_serve(const struct config *, const struct http_request *,
+     struct web_reply *);
 
 /* Resolve the root once; every served path is checked against it. */
 int
 web_init(const struct config *cfg, char *err, size_t errlen)
 {
-	struct stat	 st;
+	struct stat st;
 
 	if (cfg->web == NULL)
 		return 0;
@@ -122,9 +122,9 @@ int
 web_path_normalize(const char *path, size_t len, char *out, size_t outlen,
     int *dir_slash)
 {
-	const char	*p, *q, *end;
-	size_t		 o = 0;
-	int		 n;
+	const char *p, *q, *end;
+	size_t	    o = 0;
+	int	    n;
 
 	*dir_slash = 0;
 	/* The query and fragment are not part of the file name. */
@@ -141,7 +141,7 @@ web_path_normalize(const char *path, size_t len, char *out, size_t outlen,
 		for (q = p; q < end && *q != '/'; q++)
 			;
 		if (q == p)
-			continue;	/* empty segments are dropped */
+			continue; /* empty segments are dropped */
 		if (o > 0) {
 			if (o + 1 >= outlen)
 				return 404;
@@ -167,8 +167,8 @@ web_path_normalize(const char *path, size_t len, char *out, size_t outlen,
 static const char *
 web_content_type(const char *name)
 {
-	const char	*dot = strrchr(name, '.');
-	size_t		 i;
+	const char *dot = strrchr(name, '.');
+	size_t	    i;
 
 	if (dot != NULL && strchr(dot, '/') == NULL)
 		for (i = 0; i < sizeof(web_types) / sizeof(web_types[0]); i++)
@@ -181,7 +181,7 @@ web_content_type(const char *name)
 static void
 web_http_date(time_t t, char *buf, size_t len)
 {
-	struct tm	 tm;
+	struct tm tm;
 
 	gmtime_r(&t, &tm);
 	strftime(buf, len, "%a, %d %b %Y %H:%M:%S GMT", &tm);
@@ -191,8 +191,8 @@ web_http_date(time_t t, char *buf, size_t len)
 static int
 web_keep_alive(const struct http_request *req)
 {
-	const char	*v;
-	size_t		 len;
+	const char *v;
+	size_t	    len;
 
 	/* A body is never read here: it must not be taken for the next
 	 * request, so the connection ends with this response. */
@@ -209,8 +209,8 @@ web_keep_alive(const struct http_request *req)
 static int
 web_etag_match(const char *list, size_t len, const char *etag)
 {
-	const char	*p = list, *item;
-	size_t		 elen = strlen(etag), ilen;
+	const char *p = list, *item;
+	size_t	    elen = strlen(etag), ilen;
 
 	while (http_list_next(&p, list + len, &item, &ilen)) {
 		if (ilen >= 2 && item[0] == 'W' && item[1] == '/') {
@@ -229,10 +229,10 @@ static int
 web_not_modified(const struct http_request *req, const struct stat *st,
     const char *etag)
 {
-	const char	*v;
-	size_t		 len;
-	struct tm	 tm;
-	char		 buf[64];
+	const char *v;
+	size_t	    len;
+	struct tm   tm;
+	char	    buf[64];
 
 	if ((v = http_header_get(req, "If-None-Match", &len)) != NULL)
 		return web_etag_match(v, len, etag);
@@ -252,9 +252,9 @@ void
 web_error(struct evbuffer *out, int status, const char *extra,
     const char *reason, int keep_alive, int head)
 {
-	struct evbuffer_iovec	 v;
-	size_t			 need;
-	int			 n;
+	struct evbuffer_iovec v;
+	size_t		      need;
+	int		      n;
 
 	/* Formatted in place at the end of out: the extra headers (a
 	 * Location) may be as long as a request head. */
@@ -273,12 +273,24 @@ web_html_escape(struct evbuffer *out, const char *s)
 {
 	for (; *s != '\0'; s++) {
 		switch (*s) {
-		case '<': evbuffer_add(out, "&lt;", 4); break;
-		case '>': evbuffer_add(out, "&gt;", 4); break;
-		case '&': evbuffer_add(out, "&amp;", 5); break;
-		case '"': evbuffer_add(out, "&quot;", 6); break;
-		case '\'': evbuffer_add(out, "&#39;", 5); break;
-		default: evbuffer_add(out, s, 1); break;
+		case '<':
+			evbuffer_add(out, "&lt;", 4);
+			break;
+		case '>':
+			evbuffer_add(out, "&gt;", 4);
+			break;
+		case '&':
+			evbuffer_add(out, "&amp;", 5);
+			break;
+		case '"':
+			evbuffer_add(out, "&quot;", 6);
+			break;
+		case '\'':
+			evbuffer_add(out, "&#39;", 5);
+			break;
+		default:
+			evbuffer_add(out, s, 1);
+			break;
 		}
 	}
 }
@@ -308,13 +320,13 @@ web_name_cmp(const void *a, const void *b)
 /* An HTML listing of a directory, as websockify's SimpleHTTPRequestHandler
  * gives; dotfiles are left out. */
 static int
-web_listing(const char *real, const char *rel, struct evbuffer *out,
-    int head, int keep_alive, size_t *bytes)
+web_listing(const char *real, const char *rel, struct evbuffer *out, int head,
+    int keep_alive, size_t *bytes)
 {
-	struct evbuffer	*body;
+	struct evbuffer *body;
 	DIR		*d;
 	struct dirent	*de;
-	char		**names = NULL, **tmp, full[PATH_MAX];
+	char	       **names = NULL, **tmp, full[PATH_MAX];
 	size_t		 n = 0, cap = 0, i;
 	struct stat	 st;
 
@@ -341,17 +353,19 @@ web_listing(const char *real, const char *rel, struct evbuffer *out,
 	closedir(d);
 	if (n > 0)
 		qsort(names, n, sizeof(*names), web_name_cmp);
-	evbuffer_add_printf(body, "<!DOCTYPE html>\n<html><head><meta "
+	evbuffer_add_printf(body,
+	    "<!DOCTYPE html>\n<html><head><meta "
 	    "charset=\"utf-8\"><title>Directory listing for /");
 	web_html_escape(body, rel);
-	evbuffer_add_printf(body, "</title></head><body>\n<h1>Directory "
+	evbuffer_add_printf(body,
+	    "</title></head><body>\n<h1>Directory "
 	    "listing for /");
 	web_html_escape(body, rel);
 	evbuffer_add_printf(body, "</h1>\n<hr>\n<ul>\n");
 	for (i = 0; i < n; i++) {
 		int is_dir = snprintf(full, sizeof(full), "%s/%s", real,
-		    names[i]) < (int)sizeof(full) && stat(full, &st) == 0 &&
-		    S_ISDIR(st.st_mode);
+				 names[i]) < (int)sizeof(full) &&
+		    stat(full, &st) == 0 && S_ISDIR(st.st_mode);
 		evbuffer_add_printf(body, "<li><a href=\"");
 		web_url_escape(body, names[i], 0);
 		evbuffer_add_printf(body, "%s\">", is_dir ? "/" : "");
@@ -369,7 +383,8 @@ web_listing(const char *real, const char *rel, struct evbuffer *out,
 	    "Content-Length: %zu\r\n"
 	    "Cache-Control: no-cache\r\n"
 	    "Connection: %s\r\n"
-	    "\r\n", *bytes, keep_alive ? "keep-alive" : "close");
+	    "\r\n",
+	    *bytes, keep_alive ? "keep-alive" : "close");
 	if (!head)
 		evbuffer_add_buffer(out, body);
 	else
@@ -398,12 +413,18 @@ web_resolve(struct web_reply *r, const char *path, char *real)
 static int
 web_fail(struct web_reply *r, int status)
 {
-	const char	*reason;
+	const char *reason;
 
 	switch (status) {
-	case 400: reason = "bad path"; break;
-	case 403: reason = "forbidden"; break;
-	case 404: reason = "not found"; break;
+	case 400:
+		reason = "bad path";
+		break;
+	case 403:
+		reason = "forbidden";
+		break;
+	case 404:
+		reason = "not found";
+		break;
 	default:
 		reason = "internal error";
 		r->keep_alive = 0;
@@ -419,15 +440,15 @@ web_fail(struct web_reply *r, int status)
 static int
 web_redirect_slash(struct web_reply *r, const char *rel)
 {
-	struct evbuffer	*loc;
+	struct evbuffer *loc;
 
 	if ((loc = evbuffer_new()) == NULL)
 		return web_fail(r, 500);
 	evbuffer_add(loc, "Location: /", 11);
 	web_url_escape(loc, rel, 1);
 	evbuffer_add(loc, "/\r\n\0", 4);
-	web_error(r->out, 301, (const char *)evbuffer_pullup(loc, -1),
-	    "moved", r->keep_alive, r->head);
+	web_error(r->out, 301, (const char *)evbuffer_pullup(loc, -1), "moved",
+	    r->keep_alive, r->head);
 	evbuffer_free(loc);
 	return 301;
 }
@@ -439,8 +460,8 @@ static int
 web_directory(const struct config *cfg, struct web_reply *r, const char *rel,
     int dir_slash, char *real, struct stat *st)
 {
-	char	 full[PATH_MAX + 16], idx[PATH_MAX];
-	int	 status;
+	char full[PATH_MAX + 16], idx[PATH_MAX];
+	int  status;
 
 	if (!dir_slash && rel[0] != '\0')
 		return web_redirect_slash(r, rel);
@@ -459,7 +480,7 @@ web_directory(const struct config *cfg, struct web_reply *r, const char *rel,
 	if (cfg->file_only)
 		return web_fail(r, 404);
 	if ((status = web_listing(real, rel, r->out, r->head, r->keep_alive,
-	    &r->bytes)) != 200)
+		 &r->bytes)) != 200)
 		return web_fail(r, status);
 	return 200;
 }
@@ -467,11 +488,11 @@ web_directory(const struct config *cfg, struct web_reply *r, const char *rel,
 /* A regular file: 304 if the client's copy is fresh, else 200 with the
  * body as a file segment (sent with sendfile where possible). */
 static int
-web_file(const struct http_request *req, struct web_reply *r,
-    const char *real, const struct stat *st)
+web_file(const struct http_request *req, struct web_reply *r, const char *real,
+    const struct stat *st)
 {
-	char	 etag[64], lm[64];
-	int	 fd = -1;
+	char etag[64], lm[64];
+	int  fd = -1;
 
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"",
 	    (unsigned long long)st->st_size, (unsigned long long)st->st_mtime);
@@ -483,7 +504,8 @@ web_file(const struct http_request *req, struct web_reply *r,
 		    "ETag: %s\r\n"
 		    "Last-Modified: %s\r\n"
 		    "Connection: %s\r\n"
-		    "\r\n", etag, lm, r->keep_alive ? "keep-alive" : "close");
+		    "\r\n",
+		    etag, lm, r->keep_alive ? "keep-alive" : "close");
 		return 304;
 	}
 	if (!r->head && st->st_size > 0 &&
@@ -498,8 +520,9 @@ web_file(const struct http_request *req, struct web_reply *r,
 	    "ETag: %s\r\n"
 	    "Cache-Control: no-cache\r\n"
 	    "Connection: %s\r\n"
-	    "\r\n", web_content_type(real), (unsigned long long)st->st_size,
-	    lm, etag, r->keep_alive ? "keep-alive" : "close");
+	    "\r\n",
+	    web_content_type(real), (unsigned long long)st->st_size, lm, etag,
+	    r->keep_alive ? "keep-alive" : "close");
 	if (fd != -1) {
 		/* The evbuffer owns fd now and sends it with sendfile. */
 		if (evbuffer_add_file(r->out, fd, 0, st->st_size) == -1) {
@@ -517,9 +540,9 @@ static int
 web_serve(const struct config *cfg, const struct http_request *req,
     struct web_reply *r)
 {
-	char		 rel[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
-	struct stat	 st;
-	int		 status, dir_slash;
+	char	    rel[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
+	struct stat st;
+	int	    status, dir_slash;
 
 	if (!r->head && !http_method_is(req, "GET")) {
 		web_error(r->out, 405, "Allow: GET, HEAD\r\n",
@@ -527,7 +550,7 @@ web_serve(const struct config *cfg, const struct http_request *req,
 		return 405;
 	}
 	if ((status = web_path_normalize(req->path, req->path_len, rel,
-	    sizeof(rel), &dir_slash)) != 0)
+		 sizeof(rel), &dir_slash)) != 0)
 		return web_fail(r, status);
 	if (snprintf(full, sizeof(full), "%s/%s", web_root, rel) >=
 	    (int)sizeof(real))
@@ -538,10 +561,10 @@ web_serve(const struct config *cfg, const struct http_request *req,
 		return web_fail(r, 404);
 	if (S_ISDIR(st.st_mode)) {
 		if ((status = web_directory(cfg, r, rel, dir_slash, real,
-		    &st)) != 0)
+			 &st)) != 0)
 			return status;
 	} else if (!S_ISREG(st.st_mode) || dir_slash)
-		return web_fail(r, 404);	/* a FIFO; "/file/" */
+		return web_fail(r, 404); /* a FIFO; "/file/" */
 	return web_file(req, r, real, &st);
 }
 
@@ -550,8 +573,8 @@ int
 web_respond(const struct config *cfg, const struct http_request *req,
     struct evbuffer *out, int *keep_alive, size_t *bytes, const char **note)
 {
-	struct web_reply	 r;
-	int			 status;
+	struct web_reply r;
+	int		 status;
 
 	r.out = out;
 	r.head = http_method_is(req, "HEAD");

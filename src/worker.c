@@ -22,19 +22,19 @@
 #include "worker.h"
 #include "wsb_limits.h"
 
-static void worker_accept_cb(struct evconnlistener *, evutil_socket_t,
-    struct sockaddr *, int, void *);
-static void worker_accept_error_cb(struct evconnlistener *, void *);
-static void worker_backoff_cb(evutil_socket_t, short, void *);
-static void worker_notify_cb(evutil_socket_t, short, void *);
+static void  worker_accept_cb(struct evconnlistener *, evutil_socket_t,
+     struct sockaddr *, int, void *);
+static void  worker_accept_error_cb(struct evconnlistener *, void *);
+static void  worker_backoff_cb(evutil_socket_t, short, void *);
+static void  worker_notify_cb(evutil_socket_t, short, void *);
 static void *worker_main(void *);
-static void worker_stop_accepting(struct worker *);
+static void  worker_stop_accepting(struct worker *);
 
 /* Milliseconds on the monotonic clock. */
 long long
 worker_now_ms(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -48,9 +48,9 @@ worker_now_ms(void)
 int
 worker_listen_resolve(struct server *srv, char *err, size_t errlen)
 {
-	const struct config	*cfg = srv->cfg;
-	struct addrinfo		 hints, *res, *ai;
-	int			 r, pass, fam;
+	const struct config *cfg = srv->cfg;
+	struct addrinfo	     hints, *res, *ai;
+	int		     r, pass, fam;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -59,7 +59,7 @@ worker_listen_resolve(struct server *srv, char *err, size_t errlen)
 	 * loopback must still listen; an unusable family fails at bind. */
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((r = getaddrinfo(cfg->listen_host, cfg->listen_port, &hints,
-	    &res)) != 0) {
+		 &res)) != 0) {
 		snprintf(err, errlen, "listen address %s: %s",
 		    cfg->listen_host != NULL ? cfg->listen_host : "*",
 		    gai_strerror(r));
@@ -68,7 +68,7 @@ worker_listen_resolve(struct server *srv, char *err, size_t errlen)
 	srv->nlisten = 0;
 	for (pass = 0; pass < 2; pass++) {
 		fam = (pass == 0) == (cfg->prefer_ipv6 != 0) ? AF_INET6 :
-		    AF_INET;
+							       AF_INET;
 		for (ai = res; ai != NULL; ai = ai->ai_next) {
 			if (ai->ai_family != fam ||
 			    srv->nlisten == WORKER_MAX_LISTENERS)
@@ -94,11 +94,11 @@ worker_listen_resolve(struct server *srv, char *err, size_t errlen)
 struct worker *
 worker_create(struct server *srv, int id, char *err, size_t errlen)
 {
-	struct worker		*w;
-	struct evconnlistener	*l;
-	unsigned		 flags;
-	int			 i, saved;
-	char			 addr[64];
+	struct worker	      *w;
+	struct evconnlistener *l;
+	unsigned	       flags;
+	int		       i, saved;
+	char		       addr[64];
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -112,24 +112,26 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create an event loop");
 		goto fail;
 	}
-	w->dns = evdns_base_new(w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (w->dns == NULL)	/* no resolv.conf: still read /etc/hosts */
+	w->dns = evdns_base_new(w->base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (w->dns == NULL) /* no resolv.conf: still read /etc/hosts */
 		w->dns = evdns_base_new(w->base, 0);
 	if (w->dns == NULL) {
 		snprintf(err, errlen, "cannot create a DNS resolver");
 		goto fail;
 	}
 	if ((w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
-	    (w->notify = event_new(w->base, w->notify_fd,
-	    EV_READ | EV_PERSIST, worker_notify_cb, w)) == NULL ||
+	    (w->notify = event_new(w->base, w->notify_fd, EV_READ | EV_PERSIST,
+		 worker_notify_cb, w)) == NULL ||
 	    event_add(w->notify, NULL) == -1) {
 		snprintf(err, errlen, "cannot create a notification event: %s",
 		    strerror(errno));
 		goto fail;
 	}
 	if ((w->backoff = evtimer_new(w->base, worker_backoff_cb, w)) ==
-	    NULL || (w->scratch = evbuffer_new()) == NULL) {
+		NULL ||
+	    (w->scratch = evbuffer_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -148,7 +150,8 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 			/* A host without IPv6 still serves IPv4, and the
 			 * reverse, when the listen address is a bare port. */
 			if (srv->cfg->listen_host == NULL &&
-			    (saved == EAFNOSUPPORT || saved == EADDRNOTAVAIL)) {
+			    (saved == EAFNOSUPPORT ||
+				saved == EADDRNOTAVAIL)) {
 				log_debug("%s: skip %s: %s", __func__, addr,
 				    strerror(saved));
 				continue;
@@ -175,8 +178,8 @@ fail:
 int
 worker_start(struct worker *w)
 {
-	sigset_t	 set, old;
-	int		 r;
+	sigset_t set, old;
+	int	 r;
 
 	/* Signals belong to the main thread. */
 	sigfillset(&set);
@@ -194,7 +197,7 @@ worker_start(struct worker *w)
 static void *
 worker_main(void *arg)
 {
-	struct worker	*w = arg;
+	struct worker *w = arg;
 
 	event_base_dispatch(w->base);
 	return NULL;
@@ -204,7 +207,7 @@ worker_main(void *arg)
 void
 worker_command(struct worker *w, int cmd)
 {
-	uint64_t	 one = 1;
+	uint64_t one = 1;
 
 	atomic_fetch_or(&w->cmd, cmd);
 	(void)!write(w->notify_fd, &one, sizeof(one));
@@ -214,9 +217,9 @@ worker_command(struct worker *w, int cmd)
 static void
 worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct worker	*w = arg;
-	uint64_t	 n;
-	int		 cmd;
+	struct worker *w = arg;
+	uint64_t       n;
+	int	       cmd;
 
 	(void)!read(fd, &n, sizeof(n));
 	cmd = atomic_exchange(&w->cmd, 0);
@@ -232,7 +235,7 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 static void
 worker_stop_accepting(struct worker *w)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < w->nlisteners; i++)
 		evconnlistener_free(w->listeners[i]);
@@ -245,7 +248,7 @@ worker_stop_accepting(struct worker *w)
 void
 worker_join_free(struct worker *w)
 {
-	int	 i;
+	int i;
 
 	if (w == NULL)
 		return;
@@ -275,8 +278,8 @@ static void
 worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct worker	*w = arg;
-	int		 one = 1;
+	struct worker *w = arg;
+	int	       one = 1;
 
 	if (sa->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -288,9 +291,9 @@ worker_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 static void
 worker_accept_error_cb(struct evconnlistener *l, void *arg)
 {
-	struct worker	*w = arg;
-	struct timeval	 tv = { 0, WSB_ACCEPT_BACKOFF_MSEC * 1000 };
-	int		 err = EVUTIL_SOCKET_ERROR(), i;
+	struct worker *w = arg;
+	struct timeval tv = { 0, WSB_ACCEPT_BACKOFF_MSEC * 1000 };
+	int	       err = EVUTIL_SOCKET_ERROR(), i;
 
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
 	    err == ENOMEM) {
@@ -308,8 +311,8 @@ worker_accept_error_cb(struct evconnlistener *l, void *arg)
 static void
 worker_backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct worker	*w = arg;
-	int		 i;
+	struct worker *w = arg;
+	int	       i;
 
 	for (i = 0; i < w->nlisteners; i++)
 		evconnlistener_enable(w->listeners[i]);

@@ -9,10 +9,11 @@
 
 /* A broken property: say which and where, then abort() so libFuzzer
  * saves the input as a crash. */
-#define FUZZ_CHECK(cond, what) do {					\
-	if (!(cond))							\
-		fuzz_fail(__FILE__, __LINE__, #cond, (what));		\
-} while (0)
+#define FUZZ_CHECK(cond, what)                                        \
+	do {                                                          \
+		if (!(cond))                                          \
+			fuzz_fail(__FILE__, __LINE__, #cond, (what)); \
+	} while (0)
 
 #define FUZZ_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -20,8 +21,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Print the broken property and abort(). */
-void fuzz_fail(const char *file, int line, const char *cond,
-    const char *what) __attribute__((noreturn));
+void fuzz_fail(const char *file, int line, const char *cond, const char *what)
+    __attribute__((noreturn));
 
 /* A malloc'd copy of exactly len bytes (at least one byte is allocated,
  * none of it readable past len for ASan).  Caller frees.  Never NULL. */
@@ -43,8 +44,7 @@ int fuzz_case_equal(const char *a, size_t alen, const char *b, size_t blen);
 /* RFC 9110 5.6.1 list: 1 if the comma-separated list[0..len) has an
  * element equal to token (ignoring ASCII case if nocase), blanks around
  * elements ignored. */
-int fuzz_list_has(const char *list, size_t len, const char *token,
-    int nocase);
+int fuzz_list_has(const char *list, size_t len, const char *token, int nocase);
 
 /* RFC 4648 base64 of in[0..len) into out (4 * ceil(len / 3) + 1 bytes),
  * NUL-terminated.  Returns the length written. */

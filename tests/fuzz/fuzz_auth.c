@@ -20,17 +20,17 @@
 #define FUZZ_AUTH_CHALLENGE "WWW-Authenticate: Basic realm="
 
 /* What byte 0 says. */
-#define FUZZ_AUTH_MODE(b) ((b) & 3)	/* none, Basic, Origin, built */
-#define FUZZ_AUTH_NO_HEADER 0x04	/* leave the header out */
-#define FUZZ_AUTH_WRONG 0x08		/* built credentials are wrong */
+#define FUZZ_AUTH_MODE(b) ((b)&3) /* none, Basic, Origin, built */
+#define FUZZ_AUTH_NO_HEADER 0x04  /* leave the header out */
+#define FUZZ_AUTH_WRONG 0x08	  /* built credentials are wrong */
 
-static void fuzz_auth_request(struct http_request *, const char *,
-    const char *, size_t);
-static int fuzz_auth_basic_ref(const char *, const char *, size_t);
-static int fuzz_auth_origin_ref(const char *, const char *, size_t);
-static void fuzz_auth_check_res(int, const struct auth_result *);
+static void  fuzz_auth_request(struct http_request *, const char *,
+     const char *, size_t);
+static int   fuzz_auth_basic_ref(const char *, const char *, size_t);
+static int   fuzz_auth_origin_ref(const char *, const char *, size_t);
+static void  fuzz_auth_check_res(int, const struct auth_result *);
 static char *fuzz_auth_built(const uint8_t, const char *, size_t *);
-static void fuzz_auth_b64(const uint8_t *, size_t);
+static void  fuzz_auth_b64(const uint8_t *, size_t);
 
 /* A GET with a Host and, if value is not NULL, header name: value. */
 static void
@@ -63,7 +63,7 @@ fuzz_auth_request(struct http_request *req, const char *name,
 static int
 fuzz_auth_basic_ref(const char *secret, const char *v, size_t len)
 {
-	uint8_t	*dec;
+	uint8_t *dec;
 	size_t	 s = 0, b;
 	long	 n;
 	int	 st;
@@ -83,8 +83,8 @@ fuzz_auth_basic_ref(const char *secret, const char *v, size_t len)
 		st = 400;
 	else if (memchr(dec, ':', (size_t)n) == NULL)
 		st = 400;
-	else if ((size_t)n == strlen(secret) && memcmp(dec, secret,
-	    (size_t)n) == 0)
+	else if ((size_t)n == strlen(secret) &&
+	    memcmp(dec, secret, (size_t)n) == 0)
 		st = 0;
 	else
 		st = 401;
@@ -97,15 +97,15 @@ fuzz_auth_basic_ref(const char *secret, const char *v, size_t len)
 static int
 fuzz_auth_origin_ref(const char *list, const char *v, size_t len)
 {
-	size_t	 a = 0, b, n = strlen(list);
+	size_t a = 0, b, n = strlen(list);
 
 	if (v == NULL)
 		return 403;
 	while (a < n) {
 		for (b = a; b < n && list[b] != ' ' && list[b] != ','; b++)
 			;
-		if (b > a && len > 0 && fuzz_case_equal(list + a, b - a, v,
-		    len))
+		if (b > a && len > 0 &&
+		    fuzz_case_equal(list + a, b - a, v, len))
 			return 0;
 		a = b + 1;
 	}
@@ -123,13 +123,16 @@ fuzz_auth_check_res(int st, const struct auth_result *res)
 		return;
 	}
 	FUZZ_CHECK(res->reason != NULL && res->reason[0] != '\0' &&
-	    strpbrk(res->reason, "\r\n") == NULL, "one-line reason");
+		strpbrk(res->reason, "\r\n") == NULL,
+	    "one-line reason");
 	if (st == 401)
 		FUZZ_CHECK(res->extra_headers != NULL &&
-		    strncmp(res->extra_headers, FUZZ_AUTH_CHALLENGE,
-		    strlen(FUZZ_AUTH_CHALLENGE)) == 0 && strcmp(
-		    res->extra_headers + strlen(res->extra_headers) - 2,
-		    "\r\n") == 0, "401 challenges for Basic (RFC 7617 2)");
+			strncmp(res->extra_headers, FUZZ_AUTH_CHALLENGE,
+			    strlen(FUZZ_AUTH_CHALLENGE)) == 0 &&
+			strcmp(res->extra_headers +
+				strlen(res->extra_headers) - 2,
+			    "\r\n") == 0,
+		    "401 challenges for Basic (RFC 7617 2)");
 	else
 		FUZZ_CHECK(res->extra_headers == NULL, "no challenge");
 }
@@ -139,12 +142,12 @@ fuzz_auth_check_res(int st, const struct auth_result *res)
 static char *
 fuzz_auth_built(const uint8_t flags, const char *secret, size_t *len)
 {
-	static const char	*schemes[] = { "Basic ", "basic\t", "BASIC  ",
-	    "bAsIc \t" };
-	const char		*sch = schemes[(flags >> 4) & 3];
-	size_t			 n = strlen(secret), s = strlen(sch);
-	uint8_t			*creds;
-	char			*v;
+	static const char *schemes[] = { "Basic ", "basic\t", "BASIC  ",
+		"bAsIc \t" };
+	const char	  *sch = schemes[(flags >> 4) & 3];
+	size_t		   n = strlen(secret), s = strlen(sch);
+	uint8_t		  *creds;
+	char		  *v;
 
 	creds = fuzz_alloc(n + 1);
 	memcpy(creds, secret, n);
@@ -162,12 +165,12 @@ fuzz_auth_built(const uint8_t flags, const char *secret, size_t *len)
 static void
 fuzz_auth_b64(const uint8_t *data, size_t size)
 {
-	const char	*src = (const char *)data + 1;
-	size_t		 len, room, n;
-	uint8_t		*ref, *dst;
-	char		*enc;
-	long		 want;
-	int		 r;
+	const char *src = (const char *)data + 1;
+	size_t	    len, room, n;
+	uint8_t	   *ref, *dst;
+	char	   *enc;
+	long	    want;
+	int	    r;
 
 	if (size < 1)
 		return;
@@ -202,14 +205,14 @@ fuzz_auth_b64(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct http_request	 req;
-	struct config			 cfg;
-	struct auth_result		 res;
-	const uint8_t			*nl, *rest = data + 1;
-	const char			*hv;
-	char				*secret, *value;
-	size_t				 vlen, slen;
-	int				 mode, st, want, wrong;
+	static struct http_request req;
+	struct config		   cfg;
+	struct auth_result	   res;
+	const uint8_t		  *nl, *rest = data + 1;
+	const char		  *hv;
+	char			  *secret, *value;
+	size_t			   vlen, slen;
+	int			   mode, st, want, wrong;
 
 	if (size < 1)
 		return 0;
@@ -228,8 +231,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	hv = data[0] & FUZZ_AUTH_NO_HEADER ? NULL : value;
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.auth_plugin = mode == 0 ? CONFIG_AUTH_NONE : mode == 2 ?
-	    CONFIG_AUTH_ORIGIN : CONFIG_AUTH_BASIC;
+	cfg.auth_plugin = mode == 0 ? CONFIG_AUTH_NONE :
+	    mode == 2		    ? CONFIG_AUTH_ORIGIN :
+				      CONFIG_AUTH_BASIC;
 	cfg.auth_source = secret;
 	fuzz_auth_request(&req, mode == 2 ? "origin" : "authorization", hv,
 	    vlen);

@@ -18,30 +18,30 @@
 #define FUZZ_FRAME_REASON_MAX 200
 
 static const unsigned fuzz_frame_ops[] = { FRAME_OP_CONT, FRAME_OP_TEXT,
-    FRAME_OP_BINARY, FRAME_OP_CLOSE, FRAME_OP_PING, FRAME_OP_PONG };
+	FRAME_OP_BINARY, FRAME_OP_CLOSE, FRAME_OP_PING, FRAME_OP_PONG };
 
-static int fuzz_frame_decode_ref(const uint8_t *, size_t, int);
-static int fuzz_frame_same(int, const struct frame_header *,
-    const struct frame_error *, int, const struct frame_header *,
-    const struct frame_error *);
-static void fuzz_frame_check_header(const uint8_t *, int,
-    const struct frame_header *);
-static void fuzz_frame_decode(const uint8_t *, size_t, int);
-static void fuzz_frame_roundtrip(const uint8_t *, size_t);
-static void fuzz_frame_unmask(const uint8_t *, size_t);
-static int fuzz_frame_code_ref(int);
-static int fuzz_frame_utf8_ref(const uint8_t *, size_t);
-static void fuzz_frame_close(const uint8_t *, size_t);
-static void fuzz_frame_close_encode(const uint8_t *, size_t);
-static void fuzz_frame_sequence(const uint8_t *, size_t);
+static int	fuzz_frame_decode_ref(const uint8_t *, size_t, int);
+static int	fuzz_frame_same(int, const struct frame_header *,
+	 const struct frame_error *, int, const struct frame_header *,
+	 const struct frame_error *);
+static void	fuzz_frame_check_header(const uint8_t *, int,
+	const struct frame_header *);
+static void	fuzz_frame_decode(const uint8_t *, size_t, int);
+static void	fuzz_frame_roundtrip(const uint8_t *, size_t);
+static void	fuzz_frame_unmask(const uint8_t *, size_t);
+static int	fuzz_frame_code_ref(int);
+static int	fuzz_frame_utf8_ref(const uint8_t *, size_t);
+static void	fuzz_frame_close(const uint8_t *, size_t);
+static void	fuzz_frame_close_encode(const uint8_t *, size_t);
+static void	fuzz_frame_sequence(const uint8_t *, size_t);
 static uint64_t fuzz_frame_u64(const uint8_t *);
 
 /* Big-endian 64-bit number from 8 bytes. */
 static uint64_t
 fuzz_frame_u64(const uint8_t *p)
 {
-	uint64_t	 v = 0;
-	int		 i;
+	uint64_t v = 0;
+	int	 i;
 
 	for (i = 0; i < 8; i++)
 		v = v << 8 | p[i];
@@ -52,8 +52,8 @@ fuzz_frame_u64(const uint8_t *p)
 static int
 fuzz_frame_decode_ref(const uint8_t *b, size_t len, int require_mask)
 {
-	unsigned	 op, plen, masked;
-	size_t		 need;
+	unsigned op, plen, masked;
+	size_t	 need;
 
 	if (len < 2)
 		return -2;
@@ -89,8 +89,7 @@ fuzz_frame_same(int ra, const struct frame_header *a,
 	if (ra > 0)
 		return a->fin == b->fin && a->rsv == b->rsv &&
 		    a->opcode == b->opcode && a->masked == b->masked &&
-		    a->length == b->length &&
-		    memcmp(a->mask, b->mask, 4) == 0;
+		    a->length == b->length && memcmp(a->mask, b->mask, 4) == 0;
 	return 1;
 }
 
@@ -98,13 +97,13 @@ fuzz_frame_same(int ra, const struct frame_header *a,
 static void
 fuzz_frame_check_header(const uint8_t *b, int n, const struct frame_header *fh)
 {
-	unsigned	 plen = b[1] & 0x7f;
-	uint8_t		 out[WSB_MAX_FRAME_HEADER];
-	size_t		 m;
+	unsigned plen = b[1] & 0x7f;
+	uint8_t	 out[WSB_MAX_FRAME_HEADER];
+	size_t	 m;
 
 	FUZZ_CHECK(n >= 2 && n <= WSB_MAX_FRAME_HEADER, "header length");
 	FUZZ_CHECK(fh->fin == (unsigned)(b[0] >> 7) && fh->rsv == 0 &&
-	    fh->opcode == (b[0] & 0x0fu) && fh->masked == (b[1] >> 7u),
+		fh->opcode == (b[0] & 0x0fu) && fh->masked == (b[1] >> 7u),
 	    "first two bytes decoded");
 	FUZZ_CHECK(fh->length >> 63 == 0, "length below 2^63");
 	if (plen < 126)
@@ -141,21 +140,22 @@ fuzz_frame_check_header(const uint8_t *b, int n, const struct frame_header *fh)
 static void
 fuzz_frame_decode(const uint8_t *data, size_t size, int require_mask)
 {
-	struct frame_header	 fh, fin_fh, other;
-	struct frame_error	 err, fin_err, oerr;
-	size_t			 m, lim = size < 16 ? size : 16;
-	int			 r, fin_r, settled = 0, ro;
-	uint8_t			*p;
+	struct frame_header fh, fin_fh, other;
+	struct frame_error  err, fin_err, oerr;
+	size_t		    m, lim = size < 16 ? size : 16;
+	int		    r, fin_r, settled = 0, ro;
+	uint8_t		   *p;
 
 	memset(&fin_fh, 0, sizeof(fin_fh));
 	memset(&fin_err, 0, sizeof(fin_err));
-	fin_r = frame_decode_header(data, size, require_mask, &fin_fh,
-	    &fin_err);
+	fin_r =
+	    frame_decode_header(data, size, require_mask, &fin_fh, &fin_err);
 	FUZZ_CHECK(fin_r == fuzz_frame_decode_ref(data, size, require_mask),
 	    "decoder agrees with RFC 6455 5.2");
 	if (fin_r == -1)
 		FUZZ_CHECK(fin_err.code == CLOSE_PROTOCOL_ERROR &&
-		    fin_err.reason != NULL, "refusal is 1002 with a reason");
+			fin_err.reason != NULL,
+		    "refusal is 1002 with a reason");
 	if (fin_r > 0)
 		fuzz_frame_check_header(data, fin_r, &fin_fh);
 	for (m = 0; m <= lim; m++) {
@@ -167,15 +167,17 @@ fuzz_frame_decode(const uint8_t *data, size_t size, int require_mask)
 		if (!settled && r != -2)
 			settled = 1;
 		if (settled)
-			FUZZ_CHECK(fuzz_frame_same(r, &fh, &err, fin_r, &fin_fh,
-			    &fin_err), "settled answer never changes");
+			FUZZ_CHECK(fuzz_frame_same(r, &fh, &err, fin_r,
+				       &fin_fh, &fin_err),
+			    "settled answer never changes");
 		else
 			FUZZ_CHECK(r == -2 && (fin_r < 0 || (size_t)fin_r > m),
 			    "a strict prefix of a header needs more");
 		if (r > 0 && fh.masked && require_mask) {
 			ro = frame_decode_header(data, m, 0, &other, &oerr);
 			FUZZ_CHECK(fuzz_frame_same(r, &fh, &err, ro, &other,
-			    &oerr), "a masked frame is the same either way");
+				       &oerr),
+			    "a masked frame is the same either way");
 		}
 	}
 }
@@ -185,25 +187,32 @@ fuzz_frame_decode(const uint8_t *data, size_t size, int require_mask)
 static void
 fuzz_frame_roundtrip(const uint8_t *data, size_t size)
 {
-	uint8_t			 p[14] = { 0 }, out[WSB_MAX_FRAME_HEADER];
-	uint8_t			*q;
-	struct frame_header	 fh;
-	struct frame_error	 err;
-	unsigned		 op;
-	uint64_t		 len;
-	size_t			 n, want, m;
-	int			 fin, masked, r;
+	uint8_t		    p[14] = { 0 }, out[WSB_MAX_FRAME_HEADER];
+	uint8_t		   *q;
+	struct frame_header fh;
+	struct frame_error  err;
+	unsigned	    op;
+	uint64_t	    len;
+	size_t		    n, want, m;
+	int		    fin, masked, r;
 
 	memcpy(p, data, size < sizeof(p) ? size : sizeof(p));
 	op = fuzz_frame_ops[p[0] % FUZZ_NELEM(fuzz_frame_ops)];
 	fin = op >= 0x8 || (p[0] & 0x10);
 	masked = (p[0] & 0x20) != 0;
-	len = fuzz_frame_u64(p + 1) >> 1;	/* below 2^63 */
+	len = fuzz_frame_u64(p + 1) >> 1; /* below 2^63 */
 	switch (p[13] % 4) {
-	case 0: len %= 126; break;
-	case 1: len = 126 + len % (0x10000 - 126); break;
-	case 2: len = 0xfffe + len % 4; break;	/* the 16/64-bit edge */
-	default: break;
+	case 0:
+		len %= 126;
+		break;
+	case 1:
+		len = 126 + len % (0x10000 - 126);
+		break;
+	case 2:
+		len = 0xfffe + len % 4;
+		break; /* the 16/64-bit edge */
+	default:
+		break;
 	}
 	if (op >= 0x8)
 		len %= WSB_MAX_CONTROL_PAYLOAD + 1;
@@ -213,13 +222,14 @@ fuzz_frame_roundtrip(const uint8_t *data, size_t size)
 	q = fuzz_dup(out, n);
 	r = frame_decode_header(q, n, masked, &fh, &err);
 	FUZZ_CHECK(r == (int)n && fh.fin == (unsigned)fin && fh.rsv == 0 &&
-	    fh.opcode == op && fh.masked == (unsigned)masked &&
-	    fh.length == len, "decode(encode(h)) == h");
+		fh.opcode == op && fh.masked == (unsigned)masked &&
+		fh.length == len,
+	    "decode(encode(h)) == h");
 	FUZZ_CHECK(!masked || memcmp(fh.mask, p + 9, 4) == 0,
 	    "masking key round trip");
 	if (!masked)
 		FUZZ_CHECK(frame_decode_header(q, n, 1, &fh, &err) == -1 &&
-		    err.code == CLOSE_PROTOCOL_ERROR,
+			err.code == CLOSE_PROTOCOL_ERROR,
 		    "unmasked frame refused where a mask is required");
 	for (m = 0; m < n; m++)
 		FUZZ_CHECK(frame_decode_header(q, m, masked, &fh, &err) == -2,
@@ -233,10 +243,10 @@ fuzz_frame_roundtrip(const uint8_t *data, size_t size)
 static void
 fuzz_frame_unmask(const uint8_t *data, size_t size)
 {
-	const uint8_t	*mask = data, *payload = data + 14;
-	uint64_t	 off;
-	size_t		 len, split, align, i;
-	uint8_t		*ref, *buf, *a;
+	const uint8_t *mask = data, *payload = data + 14;
+	uint64_t       off;
+	size_t	       len, split, align, i;
+	uint8_t	      *ref, *buf, *a;
 
 	if (size < 14)
 		return;
@@ -269,9 +279,18 @@ static int
 fuzz_frame_code_ref(int code)
 {
 	switch (code) {
-	case 1000: case 1001: case 1002: case 1003:
-	case 1007: case 1008: case 1009: case 1010:
-	case 1011: case 1012: case 1013: case 1014:
+	case 1000:
+	case 1001:
+	case 1002:
+	case 1003:
+	case 1007:
+	case 1008:
+	case 1009:
+	case 1010:
+	case 1011:
+	case 1012:
+	case 1013:
+	case 1014:
 		return 1;
 	default:
 		return code >= 3000 && code <= 4999;
@@ -283,9 +302,9 @@ fuzz_frame_code_ref(int code)
 static int
 fuzz_frame_utf8_ref(const uint8_t *s, size_t len)
 {
-	static const uint32_t	 min[4] = { 0, 0x80, 0x800, 0x10000 };
-	size_t			 i = 0, n, k;
-	uint32_t		 cp;
+	static const uint32_t min[4] = { 0, 0x80, 0x800, 0x10000 };
+	size_t		      i = 0, n, k;
+	uint32_t	      cp;
 
 	while (i < len) {
 		if (s[i] < 0x80) {
@@ -319,16 +338,17 @@ fuzz_frame_utf8_ref(const uint8_t *s, size_t len)
 static void
 fuzz_frame_close(const uint8_t *payload, size_t len)
 {
-	const uint8_t		*reason = (const uint8_t *)"x";
-	struct frame_error	 err = { 0, NULL };
-	size_t			 rlen = 99;
-	int			 code = -1, r, want_code;
-	uint8_t			*p = fuzz_dup(payload, len);
+	const uint8_t	  *reason = (const uint8_t *)"x";
+	struct frame_error err = { 0, NULL };
+	size_t		   rlen = 99;
+	int		   code = -1, r, want_code;
+	uint8_t		  *p = fuzz_dup(payload, len);
 
 	r = frame_parse_close(p, len, &code, &reason, &rlen, &err);
 	if (len == 0) {
 		FUZZ_CHECK(r == 0 && code == CLOSE_NO_STATUS &&
-		    reason == NULL && rlen == 0, "empty Close is 1005");
+			reason == NULL && rlen == 0,
+		    "empty Close is 1005");
 	} else if (len == 1) {
 		FUZZ_CHECK(r == -1 && err.code == CLOSE_PROTOCOL_ERROR,
 		    "1-byte Close payload is 1002");
@@ -338,16 +358,18 @@ fuzz_frame_close(const uint8_t *payload, size_t len)
 			FUZZ_CHECK(r == -1 && err.code == CLOSE_PROTOCOL_ERROR,
 			    "Close code not allowed on the wire is 1002");
 		else if (!fuzz_frame_utf8_ref(payload + 2, len - 2))
-			FUZZ_CHECK(r == -1 && err.code == CLOSE_INVALID_PAYLOAD,
+			FUZZ_CHECK(r == -1 &&
+				err.code == CLOSE_INVALID_PAYLOAD,
 			    "Close reason not UTF-8 is 1007");
 		else
 			FUZZ_CHECK(r == 0 && code == want_code &&
-			    reason == p + 2 && rlen == len - 2,
+				reason == p + 2 && rlen == len - 2,
 			    "valid Close: code and reason in the payload");
 	}
 	if (r == 0)
 		FUZZ_CHECK(code == CLOSE_NO_STATUS ||
-		    frame_close_code_valid(code), "decoded code is valid");
+			frame_close_code_valid(code),
+		    "decoded code is valid");
 	else
 		FUZZ_CHECK(err.reason != NULL, "refusal has a reason");
 	free(p);
@@ -358,23 +380,23 @@ fuzz_frame_close(const uint8_t *payload, size_t len)
 static void
 fuzz_frame_close_encode(const uint8_t *data, size_t size)
 {
-	static const int	 codes[] = { CLOSE_NORMAL, CLOSE_GOING_AWAY,
-	    CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, CLOSE_NO_STATUS,
-	    CLOSE_INVALID_PAYLOAD, CLOSE_POLICY, CLOSE_TOO_BIG,
-	    CLOSE_INTERNAL_ERROR, 3000, 4999 };
-	struct frame_header	 fh;
-	struct frame_error	 err;
-	const uint8_t		*reason;
-	size_t			 rin, rlen, n;
-	char			*in;
-	uint8_t			*out;
-	int			 code, r, valid;
+	static const int    codes[] = { CLOSE_NORMAL, CLOSE_GOING_AWAY,
+		   CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA, CLOSE_NO_STATUS,
+		   CLOSE_INVALID_PAYLOAD, CLOSE_POLICY, CLOSE_TOO_BIG,
+		   CLOSE_INTERNAL_ERROR, 3000, 4999 };
+	struct frame_header fh;
+	struct frame_error  err;
+	const uint8_t	   *reason;
+	size_t		    rin, rlen, n;
+	char		   *in;
+	uint8_t		   *out;
+	int		    code, r, valid;
 
 	if (size < 1)
 		return;
 	code = codes[data[0] % FUZZ_NELEM(codes)];
 	rin = size - 1 > FUZZ_FRAME_REASON_MAX ? FUZZ_FRAME_REASON_MAX :
-	    size - 1;
+						 size - 1;
 	in = fuzz_strndup(data + 1, rin);
 	rin = strlen(in);
 	valid = fuzz_frame_utf8_ref((const uint8_t *)in, rin);
@@ -384,7 +406,8 @@ fuzz_frame_close_encode(const uint8_t *data, size_t size)
 	    "Close frame fits a control frame");
 	r = frame_decode_header(out, n, 0, &fh, &err);
 	FUZZ_CHECK(r == 2 && fh.fin && fh.opcode == FRAME_OP_CLOSE &&
-	    !fh.masked && fh.length == n - 2, "a whole unmasked Close frame");
+		!fh.masked && fh.length == n - 2,
+	    "a whole unmasked Close frame");
 	if (code == CLOSE_NO_STATUS) {
 		FUZZ_CHECK(n == 2, "1005 is sent as an empty Close");
 		goto done;
@@ -396,7 +419,7 @@ fuzz_frame_close_encode(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rlen == rin, "a reason that fits is whole");
 	else
 		FUZZ_CHECK(rlen <= WSB_MAX_CLOSE_REASON &&
-		    (!valid || rlen + 3 >= WSB_MAX_CLOSE_REASON),
+			(!valid || rlen + 3 >= WSB_MAX_CLOSE_REASON),
 		    "a long reason is cut at most one character short");
 	if (valid) {
 		r = frame_parse_close(out + 2, n - 2, &code, &reason, &rlen,
@@ -414,11 +437,11 @@ done:
 static void
 fuzz_frame_sequence(const uint8_t *data, size_t size)
 {
-	struct frame_msg_state	 st = { 0 };
-	struct frame_header	 fh;
-	struct frame_error	 err;
-	size_t			 off = 0;
-	int			 n, r, open = 0, want, want_code = 0;
+	struct frame_msg_state st = { 0 };
+	struct frame_header    fh;
+	struct frame_error     err;
+	size_t		       off = 0;
+	int		       n, r, open = 0, want, want_code = 0;
 
 	while (off < size) {
 		n = frame_decode_header(data + off, size - off, 1, &fh, &err);
@@ -435,7 +458,7 @@ fuzz_frame_sequence(const uint8_t *data, size_t size)
 		FUZZ_CHECK(r == want && (r == 0 || err.code == want_code),
 		    "fragmentation rules");
 		if (r == -1)
-			break;		/* the session closes here */
+			break; /* the session closes here */
 		if (fh.opcode < 0x8)
 			open = !fh.fin;
 		FUZZ_CHECK(st.in_message == open, "message state");
@@ -457,7 +480,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 2)
 		fuzz_frame_close(data + 2, size - 2 > 125 ? 125 : size - 2);
 	FUZZ_CHECK(frame_utf8_valid(data, size) ==
-	    fuzz_frame_utf8_ref(data, size), "UTF-8 validator agrees");
+		fuzz_frame_utf8_ref(data, size),
+	    "UTF-8 validator agrees");
 	fuzz_frame_close_encode(data, size);
 	fuzz_frame_sequence(data, size);
 	return 0;

@@ -23,8 +23,8 @@
 static const struct http_header *fuzz_hs_first(const struct http_request *,
     const char *);
 static size_t fuzz_hs_count(const struct http_request *, const char *);
-static int fuzz_hs_any(const struct http_request *, const char *,
-    const char *, int);
+static int fuzz_hs_any(const struct http_request *, const char *, const char *,
+    int);
 static int fuzz_hs_key_ok(const struct http_header *);
 static int fuzz_hs_expect(const struct http_request *, const char **,
     const char **);
@@ -37,11 +37,11 @@ static void fuzz_hs_check_error(const struct handshake_result *);
 static const struct http_header *
 fuzz_hs_first(const struct http_request *req, const char *name)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < req->num_headers; i++)
 		if (fuzz_case_equal(req->headers[i].name,
-		    req->headers[i].name_len, name, strlen(name)))
+			req->headers[i].name_len, name, strlen(name)))
 			return &req->headers[i];
 	return NULL;
 }
@@ -50,7 +50,7 @@ fuzz_hs_first(const struct http_request *req, const char *name)
 static size_t
 fuzz_hs_count(const struct http_request *req, const char *name)
 {
-	size_t	 i, n = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < req->num_headers; i++)
 		n += fuzz_case_equal(req->headers[i].name,
@@ -64,13 +64,13 @@ static int
 fuzz_hs_any(const struct http_request *req, const char *name,
     const char *token, int nocase)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < req->num_headers; i++)
 		if (fuzz_case_equal(req->headers[i].name,
-		    req->headers[i].name_len, name, strlen(name)) &&
+			req->headers[i].name_len, name, strlen(name)) &&
 		    fuzz_list_has(req->headers[i].value,
-		    req->headers[i].value_len, token, nocase))
+			req->headers[i].value_len, token, nocase))
 			return 1;
 	return 0;
 }
@@ -79,7 +79,7 @@ fuzz_hs_any(const struct http_request *req, const char *name,
 static int
 fuzz_hs_key_ok(const struct http_header *key)
 {
-	uint8_t	 out[24];
+	uint8_t out[24];
 
 	if (key->value_len != 24)
 		return 0;
@@ -100,7 +100,7 @@ static int
 fuzz_hs_expect(const struct http_request *req, const char **proto,
     const char **extra)
 {
-	const struct http_header	*h;
+	const struct http_header *h;
 
 	*proto = NULL;
 	*extra = NULL;
@@ -135,8 +135,8 @@ fuzz_hs_expect(const struct http_request *req, const char **proto,
 static void
 fuzz_hs_accept_ref(const char *key, size_t len, char *out)
 {
-	uint8_t		 md[SHA_DIGEST_LENGTH];
-	uint8_t		*buf;
+	uint8_t	 md[SHA_DIGEST_LENGTH];
+	uint8_t *buf;
 
 	buf = fuzz_alloc(len + sizeof(FUZZ_HS_GUID) - 1);
 	if (len > 0)
@@ -148,26 +148,31 @@ fuzz_hs_accept_ref(const char *key, size_t len, char *out)
 }
 
 /* A 101: its accept value and the exact response bytes. */
+/* The formatter would align the parameters as declarations. */
+/* clang-format off */
 static void
 fuzz_hs_check_101(const struct http_request *req,
     const struct handshake_result *res)
+/* clang-format on */
 {
-	const struct http_header	*key;
-	char				 want[HANDSHAKE_ACCEPT_LEN + 1];
-	char				 resp[512];
-	char				*out;
-	int				 n, len;
+	const struct http_header *key;
+	char			  want[HANDSHAKE_ACCEPT_LEN + 1];
+	char			  resp[512];
+	char			 *out;
+	int			  n, len;
 
 	key = fuzz_hs_first(req, "Sec-WebSocket-Key");
 	fuzz_hs_accept_ref(key->value, key->value_len, want);
 	FUZZ_CHECK(memchr(res->accept, '\0', sizeof(res->accept)) != NULL &&
-	    strlen(res->accept) == HANDSHAKE_ACCEPT_LEN &&
-	    strcmp(res->accept, want) == 0, "accept value is 28 characters "
+		strlen(res->accept) == HANDSHAKE_ACCEPT_LEN &&
+		strcmp(res->accept, want) == 0,
+	    "accept value is 28 characters "
 	    "of base64(SHA-1(key GUID))");
-	n = snprintf(resp, sizeof(resp), "HTTP/1.1 101 Switching Protocols"
+	n = snprintf(resp, sizeof(resp),
+	    "HTTP/1.1 101 Switching Protocols"
 	    "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Accept: %s\r\n%s\r\n", want, res->protocol ?
-	    "Sec-WebSocket-Protocol: binary\r\n" : "");
+	    "Sec-WebSocket-Accept: %s\r\n%s\r\n",
+	    want, res->protocol ? "Sec-WebSocket-Protocol: binary\r\n" : "");
 	out = (char *)fuzz_alloc((size_t)n + 1);
 	len = handshake_format_101(out, (size_t)n + 1, res);
 	FUZZ_CHECK(len == n && memcmp(out, resp, (size_t)n + 1) == 0,
@@ -182,35 +187,38 @@ fuzz_hs_check_101(const struct http_request *req,
 static void
 fuzz_hs_check_error(const struct handshake_result *res)
 {
-	char	 out[1024], start[16];
-	size_t	 n;
+	char   out[1024], start[16];
+	size_t n;
 
 	FUZZ_CHECK(res->reason != NULL && res->reason[0] != '\0' &&
-	    strpbrk(res->reason, "\r\n") == NULL, "one-line reason");
+		strpbrk(res->reason, "\r\n") == NULL,
+	    "one-line reason");
 	if (res->extra_headers != NULL) {
 		n = strlen(res->extra_headers);
-		FUZZ_CHECK(n >= 2 && strcmp(res->extra_headers + n - 2,
-		    "\r\n") == 0, "extra headers end in CRLF");
+		FUZZ_CHECK(n >= 2 &&
+			strcmp(res->extra_headers + n - 2, "\r\n") == 0,
+		    "extra headers end in CRLF");
 	}
 	FUZZ_CHECK(res->protocol == NULL && res->accept[0] == '\0',
 	    "no accept value or protocol on a refusal");
 	snprintf(start, sizeof(start), "HTTP/1.1 %d ", res->status);
 	FUZZ_CHECK(http_format_error(out, sizeof(out), res->status,
-	    res->extra_headers, res->reason) > 0 &&
-	    strncmp(out, start, strlen(start)) == 0, "error response");
+		       res->extra_headers, res->reason) > 0 &&
+		strncmp(out, start, strlen(start)) == 0,
+	    "error response");
 }
 
 /* Parse the input; check the handshake of whatever parses. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct http_request	 req;
-	struct handshake_result		 res;
-	const char			*proto, *extra;
-	char				 acc[HANDSHAKE_ACCEPT_LEN + 1];
-	char				 want[HANDSHAKE_ACCEPT_LEN + 1];
-	size_t				 klen;
-	int				 st, exp;
+	static struct http_request req;
+	struct handshake_result	   res;
+	const char		  *proto, *extra;
+	char			   acc[HANDSHAKE_ACCEPT_LEN + 1];
+	char			   want[HANDSHAKE_ACCEPT_LEN + 1];
+	size_t			   klen;
+	int			   st, exp;
 
 	klen = size < FUZZ_HS_RAW_KEY ? size : FUZZ_HS_RAW_KEY;
 	FUZZ_CHECK(handshake_accept_key((const char *)data, klen, acc) == 0,
@@ -226,19 +234,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (st != exp)
 		fprintf(stderr, "handshake_check gave %d, expected %d\n", st,
 		    exp);
-	FUZZ_CHECK(st == res.status && st == exp, "status RFC 6455 4.2.1 "
+	FUZZ_CHECK(st == res.status && st == exp,
+	    "status RFC 6455 4.2.1 "
 	    "asks for");
 	FUZZ_CHECK(handshake_is_upgrade(&req) ==
-	    fuzz_hs_any(&req, "Upgrade", "websocket", 1), "is an upgrade");
+		fuzz_hs_any(&req, "Upgrade", "websocket", 1),
+	    "is an upgrade");
 	if (st == 101) {
-		FUZZ_CHECK(res.protocol == proto || (res.protocol != NULL &&
-		    proto != NULL && strcmp(res.protocol, proto) == 0),
+		FUZZ_CHECK(res.protocol == proto ||
+			(res.protocol != NULL && proto != NULL &&
+			    strcmp(res.protocol, proto) == 0),
 		    "subprotocol chosen");
 		fuzz_hs_check_101(&req, &res);
 	} else {
 		fuzz_hs_check_error(&res);
-		FUZZ_CHECK(extra == NULL || (res.extra_headers != NULL &&
-		    strcmp(res.extra_headers, extra) == 0),
+		FUZZ_CHECK(extra == NULL ||
+			(res.extra_headers != NULL &&
+			    strcmp(res.extra_headers, extra) == 0),
 		    "405 names GET, 426 names version 13");
 	}
 	return 0;

@@ -31,23 +31,22 @@
 /* Most input bytes escaped for a log line as they came. */
 #define FUZZ_HTTP_ESCAPE_MAX 300
 
-static void fuzz_http_check_req(const char *, int,
-    const struct http_request *);
-static void fuzz_http_check_line(const char *, const struct http_request *);
-static int fuzz_http_same(const char *, const struct http_request *,
-    const char *, const struct http_request *);
+static void   fuzz_http_check_req(const char *, int,
+      const struct http_request *);
+static void   fuzz_http_check_line(const char *, const struct http_request *);
+static int    fuzz_http_same(const char *, const struct http_request *,
+       const char *, const struct http_request *);
 static size_t fuzz_http_points(const char *, size_t, size_t *);
-static void fuzz_http_prefixes(const char *, size_t, int,
-    const struct http_request *);
-static void fuzz_http_lookup(const struct http_request *);
-static void fuzz_http_list(const char *, size_t);
-static int fuzz_http_param_ref(const char *, size_t, size_t, char *,
-    size_t);
+static void   fuzz_http_prefixes(const char *, size_t, int,
+      const struct http_request *);
+static void   fuzz_http_lookup(const struct http_request *);
+static void   fuzz_http_list(const char *, size_t);
+static int  fuzz_http_param_ref(const char *, size_t, size_t, char *, size_t);
 static void fuzz_http_param(const struct http_request *);
 static void fuzz_http_body(const struct http_request *);
 static size_t fuzz_http_esc1(unsigned char, char *);
-static void fuzz_http_escape(const void *, size_t, size_t);
-static int fuzz_http_ptr_in(const char *, const char *, size_t, size_t);
+static void   fuzz_http_escape(const void *, size_t, size_t);
+static int    fuzz_http_ptr_in(const char *, const char *, size_t, size_t);
 
 /* Whether p[0..len) lies inside buf[0..n). */
 static int
@@ -60,8 +59,8 @@ fuzz_http_ptr_in(const char *buf, const char *p, size_t len, size_t n)
 static void
 fuzz_http_check_line(const char *buf, const struct http_request *req)
 {
-	const char	*v;
-	size_t		 i;
+	const char *v;
+	size_t	    i;
 
 	FUZZ_CHECK(req->method_len > 0 && req->path_len > 0,
 	    "method and target are not empty");
@@ -70,14 +69,17 @@ fuzz_http_check_line(const char *buf, const struct http_request *req)
 		    "method is a token");
 	for (i = 0; i < req->path_len; i++)
 		FUZZ_CHECK((unsigned char)req->path[i] > 0x20 &&
-		    req->path[i] != 0x7f, "target has no blank or control");
+			req->path[i] != 0x7f,
+		    "target has no blank or control");
 	FUZZ_CHECK(req->method[req->method_len] == ' ' &&
-	    req->path == req->method + req->method_len + 1 &&
-	    req->path[req->path_len] == ' ', "single spaces in the line");
+		req->path == req->method + req->method_len + 1 &&
+		req->path[req->path_len] == ' ',
+	    "single spaces in the line");
 	v = req->path + req->path_len + 1;
 	FUZZ_CHECK(memcmp(v, "HTTP/1.", 7) == 0 &&
-	    req->minor_version == v[7] - '0' && req->minor_version >= 0 &&
-	    req->minor_version <= 9, "HTTP/1.x version");
+		req->minor_version == v[7] - '0' && req->minor_version >= 0 &&
+		req->minor_version <= 9,
+	    "HTTP/1.x version");
 	FUZZ_CHECK(v[8] == '\n' || (v[8] == '\r' && v[9] == '\n'),
 	    "line ends after the version");
 	for (v = buf; v < req->method; v++)
@@ -90,12 +92,12 @@ fuzz_http_check_line(const char *buf, const struct http_request *req)
 static void
 fuzz_http_check_req(const char *buf, int n, const struct http_request *req)
 {
-	const struct http_header	*h;
-	const char			*prev;
-	size_t				 i, k, len = (size_t)n;
+	const struct http_header *h;
+	const char		 *prev;
+	size_t			  i, k, len = (size_t)n;
 
 	FUZZ_CHECK(fuzz_http_ptr_in(buf, req->method, req->method_len, len) &&
-	    fuzz_http_ptr_in(buf, req->path, req->path_len, len),
+		fuzz_http_ptr_in(buf, req->path, req->path_len, len),
 	    "line pointers inside the input");
 	fuzz_http_check_line(buf, req);
 	FUZZ_CHECK(req->num_headers <= WSB_MAX_HEADERS, "header count");
@@ -103,29 +105,32 @@ fuzz_http_check_req(const char *buf, int n, const struct http_request *req)
 	for (i = 0; i < req->num_headers; i++) {
 		h = &req->headers[i];
 		FUZZ_CHECK(fuzz_http_ptr_in(buf, h->name, h->name_len, len) &&
-		    fuzz_http_ptr_in(buf, h->value, h->value_len, len),
+			fuzz_http_ptr_in(buf, h->value, h->value_len, len),
 		    "header pointers inside the input");
 		FUZZ_CHECK(h->name > prev && h->value > h->name,
 		    "headers in input order");
 		FUZZ_CHECK(h->name[-1] == '\n' && h->name_len > 0 &&
-		    h->name[h->name_len] == ':',
+			h->name[h->name_len] == ':',
 		    "a name starts a line and ends at ':'");
 		for (k = 0; k < h->name_len; k++)
 			FUZZ_CHECK(fuzz_is_tchar((unsigned char)h->name[k]),
 			    "header name is a token");
 		for (k = 0; k < h->value_len; k++)
 			FUZZ_CHECK(((unsigned char)h->value[k] >= 0x20 &&
-			    h->value[k] != 0x7f) || h->value[k] == '\t',
+				       h->value[k] != 0x7f) ||
+				h->value[k] == '\t',
 			    "value has no control but HT");
 		if (h->value_len > 0)
 			FUZZ_CHECK(h->value[0] != ' ' && h->value[0] != '\t' &&
-			    h->value[h->value_len - 1] != ' ' &&
-			    h->value[h->value_len - 1] != '\t',
+				h->value[h->value_len - 1] != ' ' &&
+				h->value[h->value_len - 1] != '\t',
 			    "value trimmed");
 		prev = h->value + h->value_len;
 	}
-	FUZZ_CHECK(len >= 2 && buf[len - 1] == '\n' && (buf[len - 2] == '\n' ||
-	    (len >= 3 && buf[len - 2] == '\r' && buf[len - 3] == '\n')),
+	FUZZ_CHECK(len >= 2 && buf[len - 1] == '\n' &&
+		(buf[len - 2] == '\n' ||
+		    (len >= 3 && buf[len - 2] == '\r' &&
+			buf[len - 3] == '\n')),
 	    "head ends with an empty line");
 }
 
@@ -134,7 +139,7 @@ static int
 fuzz_http_same(const char *a, const struct http_request *ra, const char *b,
     const struct http_request *rb)
 {
-	size_t	 i;
+	size_t i;
 
 #define FUZZ_HTTP_OFF(base, p) ((p) == NULL ? -1 : (long)((p) - (base)))
 	if (FUZZ_HTTP_OFF(a, ra->method) != FUZZ_HTTP_OFF(b, rb->method) ||
@@ -162,7 +167,7 @@ fuzz_http_same(const char *a, const struct http_request *ra, const char *b,
 static size_t
 fuzz_http_points(const char *buf, size_t len, size_t *pts)
 {
-	size_t	 i, n = 0, step;
+	size_t i, n = 0, step;
 
 	if (len <= FUZZ_HTTP_ALL_PREFIXES) {
 		for (i = 0; i <= len; i++)
@@ -171,9 +176,9 @@ fuzz_http_points(const char *buf, size_t len, size_t *pts)
 	}
 	step = len / FUZZ_HTTP_SPREAD + 1;
 	for (i = 0; i <= len && n + 3 < FUZZ_HTTP_MAX_POINTS; i++) {
-		if (i % step == 0 || i == len || (i < len && (buf[i] == '\r' ||
-		    buf[i] == '\n')) || (i > 0 && (buf[i - 1] == '\r' ||
-		    buf[i - 1] == '\n')))
+		if (i % step == 0 || i == len ||
+		    (i < len && (buf[i] == '\r' || buf[i] == '\n')) ||
+		    (i > 0 && (buf[i - 1] == '\r' || buf[i - 1] == '\n')))
 			pts[n++] = i;
 	}
 	if (pts[n - 1] != len)
@@ -193,11 +198,11 @@ static void
 fuzz_http_prefixes(const char *data, size_t size, int r,
     const struct http_request *req)
 {
-	static size_t		 pts[FUZZ_HTTP_MAX_POINTS + 1];
+	static size_t		   pts[FUZZ_HTTP_MAX_POINTS + 1];
 	static struct http_request preq;
-	size_t			 n, i, m;
-	int			 rm, bad = 0;
-	char			*p;
+	size_t			   n, i, m;
+	int			   rm, bad = 0;
+	char			  *p;
 
 	n = fuzz_http_points(data, size, pts);
 	for (i = 0; i < n; i++) {
@@ -208,8 +213,9 @@ fuzz_http_prefixes(const char *data, size_t size, int r,
 		if (r > 0 && m < (size_t)r)
 			FUZZ_CHECK(rm == -2, "prefix of a head needs more");
 		else if (r > 0)
-			FUZZ_CHECK(rm == r && fuzz_http_same(p, &preq, data,
-			    req), "bytes after the head change nothing");
+			FUZZ_CHECK(rm == r &&
+				fuzz_http_same(p, &preq, data, req),
+			    "bytes after the head change nothing");
 		else if (r == -2)
 			FUZZ_CHECK(rm == -2, "prefix of an incomplete head");
 		else {
@@ -228,34 +234,35 @@ fuzz_http_prefixes(const char *data, size_t size, int r,
 static void
 fuzz_http_lookup(const struct http_request *req)
 {
-	const struct http_header	*h;
-	const char			*v;
-	char				*name;
-	size_t				 i, j, k, len, at;
+	const struct http_header *h;
+	const char		 *v;
+	char			 *name;
+	size_t			  i, j, k, len, at;
 
 	for (i = 0; i < req->num_headers; i++) {
 		h = &req->headers[i];
 		name = fuzz_strndup(h->name, h->name_len);
 		for (j = 0; j < i; j++)
 			if (fuzz_case_equal(req->headers[j].name,
-			    req->headers[j].name_len, name, h->name_len))
+				req->headers[j].name_len, name, h->name_len))
 				break;
 		v = http_header_get(req, name, &len);
 		FUZZ_CHECK(v == req->headers[j].value &&
-		    len == req->headers[j].value_len,
+			len == req->headers[j].value_len,
 		    "look-up gives the first header of that name");
 		for (at = 0, k = j; j == i; k++) {
 			v = http_header_next(req, name, &at, &len);
-			while (k < req->num_headers && !fuzz_case_equal(
-			    req->headers[k].name, req->headers[k].name_len,
-			    name, h->name_len))
+			while (k < req->num_headers &&
+			    !fuzz_case_equal(req->headers[k].name,
+				req->headers[k].name_len, name, h->name_len))
 				k++;
 			if (k == req->num_headers) {
 				FUZZ_CHECK(v == NULL, "walk ends");
 				break;
 			}
 			FUZZ_CHECK(v == req->headers[k].value &&
-			    len == req->headers[k].value_len && at == k + 1,
+				len == req->headers[k].value_len &&
+				at == k + 1,
 			    "walk gives each header of that name in order");
 		}
 		free(name);
@@ -270,23 +277,26 @@ fuzz_http_lookup(const struct http_request *req)
 static void
 fuzz_http_list(const char *v, size_t vlen)
 {
-	const char	*p = v, *end = v + vlen, *item, *last = v;
-	size_t		 ilen, count = 0, want = 0, i, a, b;
-	char		*tok;
+	const char *p = v, *end = v + vlen, *item, *last = v;
+	size_t	    ilen, count = 0, want = 0, i, a, b;
+	char	   *tok;
 
 	while (http_list_next(&p, end, &item, &ilen)) {
 		FUZZ_CHECK(count++ < vlen, "walk ends");
 		FUZZ_CHECK(item >= last && ilen > 0 && item + ilen <= p &&
-		    p <= end, "item inside the list, in order");
+			p <= end,
+		    "item inside the list, in order");
 		FUZZ_CHECK(item[0] != ' ' && item[0] != '\t' &&
-		    item[ilen - 1] != ' ' && item[ilen - 1] != '\t' &&
-		    memchr(item, ',', ilen) == NULL, "item trimmed, no comma");
+			item[ilen - 1] != ' ' && item[ilen - 1] != '\t' &&
+			memchr(item, ',', ilen) == NULL,
+		    "item trimmed, no comma");
 		last = item + ilen;
 		if (count > FUZZ_HTTP_TOKENS)
 			continue;
 		tok = fuzz_strndup(item, ilen);
 		FUZZ_CHECK(http_list_has_token(v, vlen, tok) &&
-		    fuzz_list_has(v, vlen, tok, 1), "item found as a token");
+			fuzz_list_has(v, vlen, tok, 1),
+		    "item found as a token");
 		free(tok);
 	}
 	FUZZ_CHECK(p == end, "walk ends at the end of the list");
@@ -309,10 +319,10 @@ static int
 fuzz_http_param_ref(const char *q, size_t len, size_t nlen, char *out,
     size_t outlen)
 {
-	static const char	 hexdig[] = "0123456789abcdefABCDEF";
-	char			 hex[3] = { 0, 0, 0 };
-	size_t			 i, o = 0;
-	long			 c;
+	static const char hexdig[] = "0123456789abcdefABCDEF";
+	char		  hex[3] = { 0, 0, 0 };
+	size_t		  i, o = 0;
+	long		  c;
 
 	for (i = nlen + 1; i < len; i++) {
 		c = (unsigned char)q[i];
@@ -339,14 +349,15 @@ fuzz_http_param_ref(const char *q, size_t len, size_t nlen, char *out,
 static void
 fuzz_http_param(const struct http_request *req)
 {
-	const char	*q, *end = req->path + req->path_len, *item, *eq = NULL;
-	char		 out[FUZZ_HTTP_PARAM_OUT], ref[FUZZ_HTTP_PARAM_OUT];
-	char		*name, *path;
-	size_t		 i, n;
-	int		 r, rr;
+	const char *q, *end = req->path + req->path_len, *item, *eq = NULL;
+	char	    out[FUZZ_HTTP_PARAM_OUT], ref[FUZZ_HTTP_PARAM_OUT];
+	char	   *name, *path;
+	size_t	    i, n;
+	int	    r, rr;
 
 	FUZZ_CHECK(http_query_param(req->path, req->path_len, "\x01", out,
-	    sizeof(out)) == -1, "absent parameter");
+		       sizeof(out)) == -1,
+	    "absent parameter");
 	if ((q = memchr(req->path, '?', req->path_len)) == NULL)
 		return;
 	for (item = q + 1; item < end && *item != '#'; item = q + 1) {
@@ -361,8 +372,8 @@ fuzz_http_param(const struct http_request *req)
 		return;
 	name = fuzz_strndup(item, (size_t)(eq - item));
 	r = http_query_param(req->path, req->path_len, name, out, sizeof(out));
-	rr = fuzz_http_param_ref(item, (size_t)(q - item),
-	    (size_t)(eq - item), ref, sizeof(ref));
+	rr = fuzz_http_param_ref(item, (size_t)(q - item), (size_t)(eq - item),
+	    ref, sizeof(ref));
 	FUZZ_CHECK(r == rr && (r != 0 || strcmp(out, ref) == 0),
 	    "parameter decoded as the reference decodes it");
 	if (r == 0) {
@@ -372,7 +383,9 @@ fuzz_http_param(const struct http_request *req)
 			n += (size_t)sprintf(path + n, "%%%02X",
 			    (unsigned char)out[i]);
 		FUZZ_CHECK(http_query_param(path, n, name, ref, sizeof(ref)) ==
-		    0 && strcmp(out, ref) == 0, "encode, decode round trip");
+			    0 &&
+			strcmp(out, ref) == 0,
+		    "encode, decode round trip");
 		free(path);
 	}
 	free(name);
@@ -383,21 +396,22 @@ fuzz_http_param(const struct http_request *req)
 static void
 fuzz_http_body(const struct http_request *req)
 {
-	const struct http_header	*h, *cl = NULL;
-	size_t				 i;
-	int				 te = 0, want;
+	const struct http_header *h, *cl = NULL;
+	size_t			  i;
+	int			  te = 0, want;
 
 	for (i = 0; i < req->num_headers; i++) {
 		h = &req->headers[i];
 		if (fuzz_case_equal(h->name, h->name_len, "Transfer-Encoding",
-		    17))
+			17))
 			te = 1;
-		if (cl == NULL && fuzz_case_equal(h->name, h->name_len,
-		    "Content-Length", 14))
+		if (cl == NULL &&
+		    fuzz_case_equal(h->name, h->name_len, "Content-Length",
+			14))
 			cl = h;
 	}
-	want = te || (cl != NULL && !(cl->value_len == 1 &&
-	    cl->value[0] == '0'));
+	want = te ||
+	    (cl != NULL && !(cl->value_len == 1 && cl->value[0] == '0'));
 	FUZZ_CHECK(http_request_has_body(req) == want, "body announced");
 }
 
@@ -426,9 +440,9 @@ fuzz_http_esc1(unsigned char c, char *e)
 static void
 fuzz_http_escape(const void *src, size_t len, size_t dstlen)
 {
-	const unsigned char	*s = src;
-	char			*full, *dst, e[5];
-	size_t			 flen = 0, i, k, pre = 0, dots, r;
+	const unsigned char *s = src;
+	char		    *full, *dst, e[5];
+	size_t		     flen = 0, i, k, pre = 0, dots, r;
 
 	full = (char *)fuzz_alloc(4 * len + 1);
 	for (i = 0; i < len; i++) {
@@ -450,7 +464,7 @@ fuzz_http_escape(const void *src, size_t len, size_t dstlen)
 	} else {
 		dots = dstlen - 1 - pre < 3 ? dstlen - 1 - pre : 3;
 		FUZZ_CHECK(r == pre + dots && memcmp(dst, full, pre) == 0 &&
-		    memcmp(dst + pre, "...", dots) == 0 && dst[r] == '\0',
+			memcmp(dst + pre, "...", dots) == 0 && dst[r] == '\0',
 		    "longest prefix of whole escapes, then dots");
 	}
 	for (i = 0; dstlen > 0 && i < r; i++)
@@ -464,11 +478,11 @@ fuzz_http_escape(const void *src, size_t len, size_t dstlen)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct http_request	 req;
-	const char			*buf = (const char *)data;
-	char				*m;
-	size_t				 i;
-	int				 r;
+	static struct http_request req;
+	const char		  *buf = (const char *)data;
+	char			  *m;
+	size_t			   i;
+	int			   r;
 
 	i = size < FUZZ_HTTP_ESCAPE_MAX ? size : FUZZ_HTTP_ESCAPE_MAX;
 	fuzz_http_escape(data, i, size > 0 ? data[0] % 80 : 0);
@@ -483,8 +497,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r <= 0)
 		return 0;
 	m = fuzz_strndup(req.method, req.method_len);
-	FUZZ_CHECK(http_method_is(&req, m) && http_method_is(&req, "GET") ==
-	    (req.method_len == 3 && memcmp(req.method, "GET", 3) == 0),
+	FUZZ_CHECK(http_method_is(&req, m) &&
+		http_method_is(&req, "GET") ==
+		    (req.method_len == 3 && memcmp(req.method, "GET", 3) == 0),
 	    "method compared byte for byte");
 	free(m);
 	fuzz_http_lookup(&req);

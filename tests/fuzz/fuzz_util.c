@@ -15,8 +15,8 @@ static int fuzz_lower(int);
 void
 fuzz_fail(const char *file, int line, const char *cond, const char *what)
 {
-	fprintf(stderr, "\n%s:%d: property failed: %s\n    check: %s\n",
-	    file, line, what, cond);
+	fprintf(stderr, "\n%s:%d: property failed: %s\n    check: %s\n", file,
+	    line, what, cond);
 	fflush(stderr);
 	abort();
 }
@@ -25,7 +25,7 @@ fuzz_fail(const char *file, int line, const char *cond, const char *what)
 uint8_t *
 fuzz_dup(const void *data, size_t len)
 {
-	uint8_t	*p;
+	uint8_t *p;
 
 	if ((p = malloc(len > 0 ? len : 1)) == NULL)
 		abort();
@@ -38,7 +38,7 @@ fuzz_dup(const void *data, size_t len)
 uint8_t *
 fuzz_alloc(size_t len)
 {
-	uint8_t	*p;
+	uint8_t *p;
 
 	if ((p = malloc(len > 0 ? len : 1)) == NULL)
 		abort();
@@ -50,7 +50,7 @@ fuzz_alloc(size_t len)
 char *
 fuzz_strndup(const void *data, size_t len)
 {
-	char	*p;
+	char *p;
 
 	if ((p = malloc(len + 1)) == NULL)
 		abort();
@@ -65,8 +65,8 @@ fuzz_strndup(const void *data, size_t len)
 int
 fuzz_is_tchar(unsigned char c)
 {
-	static const char	 extra[] = "!#$%&'*+-.^_`|~";
-	size_t			 i;
+	static const char extra[] = "!#$%&'*+-.^_`|~";
+	size_t		  i;
 
 	if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
 	    (c >= 'a' && c <= 'z'))
@@ -88,7 +88,7 @@ fuzz_lower(int c)
 int
 fuzz_case_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
-	size_t	 i;
+	size_t i;
 
 	if (alen != blen)
 		return 0;
@@ -103,7 +103,7 @@ fuzz_case_equal(const char *a, size_t alen, const char *b, size_t blen)
 int
 fuzz_list_has(const char *list, size_t len, const char *token, int nocase)
 {
-	size_t	 start = 0, end, a, b, tlen = strlen(token);
+	size_t start = 0, end, a, b, tlen = strlen(token);
 
 	while (start <= len) {
 		for (end = start; end < len && list[end] != ','; end++)
@@ -114,9 +114,9 @@ fuzz_list_has(const char *list, size_t len, const char *token, int nocase)
 			a++;
 		while (b > a && (list[b - 1] == ' ' || list[b - 1] == '\t'))
 			b--;
-		if (b - a == tlen && tlen > 0 && (nocase ?
-		    fuzz_case_equal(list + a, b - a, token, tlen) :
-		    memcmp(list + a, token, tlen) == 0))
+		if (b - a == tlen && tlen > 0 &&
+		    (nocase ? fuzz_case_equal(list + a, b - a, token, tlen) :
+			      memcmp(list + a, token, tlen) == 0))
 			return 1;
 		start = end + 1;
 	}
@@ -127,8 +127,8 @@ fuzz_list_has(const char *list, size_t len, const char *token, int nocase)
 size_t
 fuzz_b64_encode(const uint8_t *in, size_t len, char *out)
 {
-	size_t		 i, o = 0;
-	uint32_t	 v;
+	size_t	 i, o = 0;
+	uint32_t v;
 
 	for (i = 0; i < len; i += 3) {
 		v = (uint32_t)in[i] << 16;
@@ -149,7 +149,7 @@ fuzz_b64_encode(const uint8_t *in, size_t len, char *out)
 static int
 fuzz_b64_value(char c)
 {
-	const char	*p;
+	const char *p;
 
 	if (c == '\0' || (p = strchr(fuzz_b64_alphabet, c)) == NULL)
 		return -1;
@@ -160,9 +160,9 @@ fuzz_b64_value(char c)
 long
 fuzz_b64_decode(const char *in, size_t len, uint8_t *out)
 {
-	size_t		 i, k, o = 0, pad = 0;
-	uint32_t	 v;
-	int		 d;
+	size_t	 i, k, o = 0, pad = 0;
+	uint32_t v;
+	int	 d;
 
 	if (len % 4 != 0)
 		return -1;

@@ -21,10 +21,10 @@
 /* Most input bytes handed to http_percent_decode directly. */
 #define FUZZ_WEB_PCT_MAX 512
 
-static int fuzz_web_hex(int);
-static int fuzz_web_pct_ref(const char *, size_t, char *, size_t, size_t *,
-    int);
-static int fuzz_web_ref(const char *, size_t, char *, size_t, int *);
+static int  fuzz_web_hex(int);
+static int  fuzz_web_pct_ref(const char *, size_t, char *, size_t, size_t *,
+     int);
+static int  fuzz_web_ref(const char *, size_t, char *, size_t, int *);
 static void fuzz_web_check_out(const char *, size_t);
 static void fuzz_web_again(const char *, int);
 static void fuzz_web_room(const char *, size_t, const char *);
@@ -34,8 +34,8 @@ static void fuzz_web_pct(const uint8_t *, size_t);
 static int
 fuzz_web_hex(int c)
 {
-	static const char	 digits[] = "0123456789abcdef";
-	const char		*p;
+	static const char digits[] = "0123456789abcdef";
+	const char	 *p;
 
 	if (c >= 'A' && c <= 'F')
 		c += 'a' - 'A';
@@ -54,8 +54,8 @@ static int
 fuzz_web_pct_ref(const char *s, size_t len, char *out, size_t outlen,
     size_t *o, int plus)
 {
-	size_t	 i;
-	int	 c, hi, lo;
+	size_t i;
+	int    c, hi, lo;
 
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)s[i];
@@ -84,11 +84,10 @@ static int
 fuzz_web_ref(const char *path, size_t len, char *out, size_t outlen,
     int *dir_slash)
 {
-	size_t	 end, a, b, o = 0, seg;
-	int	 r;
+	size_t end, a, b, o = 0, seg;
+	int    r;
 
-	for (end = 0; end < len && path[end] != '?' && path[end] != '#';
-	    end++)
+	for (end = 0; end < len && path[end] != '?' && path[end] != '#'; end++)
 		;
 	*dir_slash = 0;
 	if (end == 0 || path[0] != '/')
@@ -108,7 +107,7 @@ fuzz_web_ref(const char *path, size_t len, char *out, size_t outlen,
 		}
 		seg = o;
 		if ((r = fuzz_web_pct_ref(path + a, b - a, out, outlen, &o,
-		    0)) != 0)
+			 0)) != 0)
 			return r == -1 ? 400 : 404;
 		if (out[seg] == '.' || memchr(out + seg, '/', o - seg) != NULL)
 			return 404;
@@ -123,7 +122,7 @@ fuzz_web_ref(const char *path, size_t len, char *out, size_t outlen,
 static void
 fuzz_web_check_out(const char *out, size_t len)
 {
-	size_t	 i;
+	size_t i;
 
 	FUZZ_CHECK(strlen(out) == len, "no NUL inside the path");
 	if (len == 0)
@@ -133,7 +132,8 @@ fuzz_web_check_out(const char *out, size_t len)
 	FUZZ_CHECK(strstr(out, "//") == NULL, "no empty segment");
 	for (i = 0; i < len; i++)
 		if (i == 0 || out[i - 1] == '/')
-			FUZZ_CHECK(out[i] != '.', "no segment starts with '.'");
+			FUZZ_CHECK(out[i] != '.',
+			    "no segment starts with '.'");
 }
 
 /* Normalising the result again, every byte but '/' percent-encoded,
@@ -141,9 +141,9 @@ fuzz_web_check_out(const char *out, size_t len)
 static void
 fuzz_web_again(const char *out, int dir_slash)
 {
-	size_t	 len = strlen(out), i, n = 0;
-	char	*enc, *again;
-	int	 ds, r;
+	size_t len = strlen(out), i, n = 0;
+	char  *enc, *again;
+	int    ds, r;
 
 	enc = (char *)fuzz_alloc(3 * len + 3);
 	enc[n++] = '/';
@@ -158,8 +158,9 @@ fuzz_web_again(const char *out, int dir_slash)
 		enc[n++] = '/';
 	again = (char *)fuzz_alloc(len + 1);
 	r = web_path_normalize(enc, n, again, len + 1, &ds);
-	FUZZ_CHECK(r == 0 && strcmp(again, out) == 0 && ds == (dir_slash ||
-	    len == 0), "normalising the encoded result gives it back");
+	FUZZ_CHECK(r == 0 && strcmp(again, out) == 0 &&
+		ds == (dir_slash || len == 0),
+	    "normalising the encoded result gives it back");
 	free(again);
 	free(enc);
 }
@@ -169,9 +170,9 @@ fuzz_web_again(const char *out, int dir_slash)
 static void
 fuzz_web_room(const char *path, size_t len, const char *want)
 {
-	size_t	 need = strlen(want) + 1;
-	char	*out;
-	int	 ds, r;
+	size_t need = strlen(want) + 1;
+	char  *out;
+	int    ds, r;
 
 	out = (char *)fuzz_alloc(need);
 	r = web_path_normalize(path, len, out, need, &ds);
@@ -189,10 +190,10 @@ fuzz_web_room(const char *path, size_t len, const char *want)
 static void
 fuzz_web_pct(const uint8_t *data, size_t size)
 {
-	const char	*src = (const char *)data + 1;
-	size_t		 len, dstlen, o = 0, i, n = 0;
-	char		*dst, *ref, *enc;
-	int		 flags, r, rr;
+	const char *src = (const char *)data + 1;
+	size_t	    len, dstlen, o = 0, i, n = 0;
+	char	   *dst, *ref, *enc;
+	int	    flags, r, rr;
 
 	if (size < 1)
 		return;
@@ -232,9 +233,9 @@ done:
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char	*path = (const char *)data;
-	char		*out, *ref;
-	int		 r, rr, ds = 7, rds;
+	const char *path = (const char *)data;
+	char	   *out, *ref;
+	int	    r, rr, ds = 7, rds;
 
 	out = (char *)fuzz_alloc(FUZZ_WEB_OUT);
 	ref = (char *)fuzz_alloc(FUZZ_WEB_OUT);

@@ -67,13 +67,13 @@ struct echo_worker;
  * the client keeps up).
  */
 struct echo_conn {
-	evutil_socket_t fd;
-	struct event *rev;
-	struct event *wev;
+	evutil_socket_t	 fd;
+	struct event	*rev;
+	struct event	*wev;
 	struct evbuffer *out;
-	int reading; /* rev is armed */
-	int eof;     /* client half-closed: finish echoing, then close */
-	struct echo_worker *worker;
+	int		 reading; /* rev is armed */
+	int eof; /* client half-closed: finish echoing, then close */
+	struct echo_worker    *worker;
 	TAILQ_ENTRY(echo_conn) entry;
 };
 
@@ -81,19 +81,19 @@ TAILQ_HEAD(echo_conns, echo_conn);
 
 /* One thread: an event loop with its own listening socket. */
 struct echo_worker {
-	int id;
-	evutil_socket_t fd;
-	pthread_t thread;
-	struct event_base *base;
+	int		       id;
+	evutil_socket_t	       fd;
+	pthread_t	       thread;
+	struct event_base     *base;
 	struct evconnlistener *listener;
-	struct event *backoff;
-	struct echo_conns conns;
-	unsigned long nconns;
-	unsigned char *scratch; /* ECHO_MAX_SINGLE_IO bytes */
+	struct event	      *backoff;
+	struct echo_conns      conns;
+	unsigned long	       nconns;
+	unsigned char	      *scratch; /* ECHO_MAX_SINGLE_IO bytes */
 };
 
 static void echo_accept_cb(struct evconnlistener *, evutil_socket_t,
-			   struct sockaddr *, int, void *);
+    struct sockaddr *, int, void *);
 static void echo_accept_error_cb(struct evconnlistener *, void *);
 static void echo_backoff_cb(evutil_socket_t, short, void *);
 static void echo_read_cb(evutil_socket_t, short, void *);
@@ -109,7 +109,7 @@ echo_usage(FILE *fp)
 	      "  --threads N   event loops sharing the port (SO_REUSEPORT)\n"
 	      "Prints the bound port on stdout, echoes every byte back,\n"
 	      "exits 0 on SIGTERM/SIGINT.\n",
-	      fp);
+	    fp);
 }
 
 /* Print a message with errno and exit: start-up failures only. */
@@ -141,11 +141,11 @@ static evutil_socket_t
 echo_listen(const char *host, int port, int reuseport, int *boundp)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t sslen;
-	evutil_socket_t fd;
-	int on = 1;
+	struct sockaddr_in     *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6    *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t		sslen;
+	evutil_socket_t		fd;
+	int			on = 1;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
@@ -161,8 +161,8 @@ echo_listen(const char *host, int port, int reuseport, int *boundp)
 		exit(2);
 	}
 
-	fd =
-	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (fd == -1)
 		echo_fatal("socket");
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
@@ -202,11 +202,11 @@ echo_conn_free(struct echo_conn *c)
 /* Take a new client: non-blocking, NODELAY, a read event. */
 static void
 echo_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-	       struct sockaddr *sa, int salen, void *arg)
+    struct sockaddr *sa, int salen, void *arg)
 {
 	struct echo_worker *w = arg;
-	struct echo_conn *c;
-	int on = 1;
+	struct echo_conn   *c;
+	int		    on = 1;
 
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
@@ -235,8 +235,8 @@ static void
 echo_accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	struct echo_worker *w = arg;
-	struct timeval tv = {0, ECHO_ACCEPT_BACKOFF_MSEC * 1000};
-	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval	    tv = { 0, ECHO_ACCEPT_BACKOFF_MSEC * 1000 };
+	int		    err = EVUTIL_SOCKET_ERROR();
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
 		return;
@@ -293,9 +293,9 @@ static void
 echo_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct echo_conn *c = arg;
-	unsigned char *buf = c->worker->scratch;
-	ssize_t n;
-	int i;
+	unsigned char	 *buf = c->worker->scratch;
+	ssize_t		  n;
+	int		  i;
 
 	for (i = 0; i < ECHO_READS_PER_CB; i++) {
 		if (evbuffer_get_length(c->out) >= ECHO_HIGH_WATER) {
@@ -335,7 +335,7 @@ static void
 echo_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct echo_conn *c = arg;
-	size_t left;
+	size_t		  left;
 
 	if (evbuffer_write_atmost(c->out, fd, ECHO_MAX_SINGLE_IO) == -1 &&
 	    errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
@@ -378,8 +378,7 @@ echo_worker_init(struct echo_worker *w, int id, evutil_socket_t fd)
 	TAILQ_INIT(&w->conns);
 	if ((w->base = event_base_new()) == NULL)
 		echo_fatal("event_base_new");
-	w->listener = evconnlistener_new(
-	    w->base, echo_accept_cb, w,
+	w->listener = evconnlistener_new(w->base, echo_accept_cb, w,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (w->listener == NULL)
 		echo_fatal("evconnlistener_new");
@@ -409,7 +408,7 @@ static int
 echo_parse_int(const char *s, int lo, int hi, const char *name)
 {
 	char *end;
-	long v;
+	long  v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -424,19 +423,18 @@ echo_parse_int(const char *s, int lo, int hi, const char *name)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"host", required_argument, NULL, 'H'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"threads", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	struct echo_worker workers[ECHO_MAX_THREADS];
-	const char *host = "127.0.0.1";
-	int port = 0, nthreads = 1, bound, i, ch, sig;
-	sigset_t set;
+	static const struct option longopts[] = { { "host", required_argument,
+						      NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	struct echo_worker	   workers[ECHO_MAX_THREADS];
+	const char		  *host = "127.0.0.1";
+	int			   port = 0, nthreads = 1, bound, i, ch, sig;
+	sigset_t		   set;
 
 	while ((ch = getopt_long(argc, argv, "H:p:t:h", longopts, NULL)) !=
-	       -1) {
+	    -1) {
 		switch (ch) {
 		case 'H':
 			host = optarg;
@@ -446,7 +444,7 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			nthreads = echo_parse_int(optarg, 1, ECHO_MAX_THREADS,
-						  "threads");
+			    "threads");
 			break;
 		case 'h':
 			echo_usage(stdout);
@@ -485,7 +483,7 @@ main(int argc, char **argv)
 
 	for (i = 0; i < nthreads; i++) {
 		if (pthread_create(&workers[i].thread, NULL, echo_worker_main,
-				   &workers[i]) != 0) {
+			&workers[i]) != 0) {
 			errno = EAGAIN;
 			echo_fatal("pthread_create");
 		}

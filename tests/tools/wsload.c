@@ -135,29 +135,29 @@ enum wl_state {
 
 /* Immutable after argument parsing. */
 struct wl_opts {
-	enum wl_mode mode;
-	char host[64];
-	int port;
-	char path[256];
-	const char *protocol;
+	enum wl_mode		mode;
+	char			host[64];
+	int			port;
+	char			path[256];
+	const char	       *protocol;
 	struct sockaddr_storage addr;
-	int addrlen;
-	int raw;
-	int tls;
-	int insecure;
-	const char *cafile;
-	int conns;
-	int threads;
-	int concurrency;
-	size_t size;
-	size_t window;
-	long count;
-	double seconds;
-	double warmup;
-	double hold;
-	double timeout;
-	double max_time;
-	int verify;
+	int			addrlen;
+	int			raw;
+	int			tls;
+	int			insecure;
+	const char	       *cafile;
+	int			conns;
+	int			threads;
+	int			concurrency;
+	size_t			size;
+	size_t			window;
+	long			count;
+	double			seconds;
+	double			warmup;
+	double			hold;
+	double			timeout;
+	double			max_time;
+	int			verify;
 };
 
 struct wl_runner;
@@ -169,80 +169,80 @@ struct wl_runner;
  */
 struct wl_conn {
 	struct wl_runner *r;
-	evutil_socket_t fd; /* -1 when closed */
-	struct event *rev;  /* persistent, with the inactivity timeout */
-	struct event *wev;
-	int wev_armed;
-	struct evbuffer *in;
-	struct evbuffer *out;
-	unsigned int gen; /* bumped on release: a callback sees reuse */
-	enum wl_state state;
-	char accept[32];     /* expected Sec-WebSocket-Accept */
-	uint64_t tx;	     /* payload bytes sent */
-	uint64_t rx;	     /* payload bytes echoed back */
-	uint64_t frame_left; /* payload bytes left in the current frame */
-	struct timespec t0;  /* cycle start, or RTT send time */
-	SSL *ssl;	     /* --tls: the TLS connection on fd */
-	size_t tls_wlen;     /* an SSL_write to repeat with this length */
-	int tls_rblocked;    /* SSL_read wants the socket writable */
+	evutil_socket_t	  fd;  /* -1 when closed */
+	struct event	 *rev; /* persistent, with the inactivity timeout */
+	struct event	 *wev;
+	int		  wev_armed;
+	struct evbuffer	 *in;
+	struct evbuffer	 *out;
+	unsigned int	  gen; /* bumped on release: a callback sees reuse */
+	enum wl_state	  state;
+	char		  accept[32]; /* expected Sec-WebSocket-Accept */
+	uint64_t	  tx;	      /* payload bytes sent */
+	uint64_t	  rx;	      /* payload bytes echoed back */
+	uint64_t frame_left;	  /* payload bytes left in the current frame */
+	struct timespec t0;	  /* cycle start, or RTT send time */
+	SSL	       *ssl;	  /* --tls: the TLS connection on fd */
+	size_t		tls_wlen; /* an SSL_write to repeat with this length */
+	int		tls_rblocked; /* SSL_read wants the socket writable */
 };
 
 /* One thread: an event loop and the connections it drives. */
 struct wl_runner {
-	int id;
-	pthread_t thread;
+	int		   id;
+	pthread_t	   thread;
 	struct event_base *base;
-	struct wl_conn *conns;
-	int nconns;
-	struct event *tick;
-	struct event *t_start;
-	struct event *t_end;
-	struct event *t_deadline;
-	struct event *t_hold;
-	struct event *ev_stdin;
-	uint64_t prng;
+	struct wl_conn	  *conns;
+	int		   nconns;
+	struct event	  *tick;
+	struct event	  *t_start;
+	struct event	  *t_end;
+	struct event	  *t_deadline;
+	struct event	  *t_hold;
+	struct event	  *ev_stdin;
+	uint64_t	   prng;
 
 	uint64_t rx_bytes; /* all payload echoed, whole run */
 	uint64_t cycles;   /* completed connection-rate cycles */
-	double cycle_ms;   /* sum of their durations */
+	double	 cycle_ms; /* sum of their durations */
 	uint64_t errors;
 	uint64_t verify_errors;
 	uint64_t connected; /* handshakes completed */
-	int alive;	    /* throughput: connections still working */
-	int timed_out;
-	int stopping;
-	char first_error[160];
+	int	 alive;	    /* throughput: connections still working */
+	int	 timed_out;
+	int	 stopping;
+	char	 first_error[160];
 
 	/* measurement window snapshots */
-	int started, ended;
+	int		started, ended;
 	struct timespec ts_start, ts_end;
-	uint64_t rx_start, rx_end;
-	uint64_t cycles_start, cycles_end;
-	double cycle_ms_start, cycle_ms_end;
+	uint64_t	rx_start, rx_end;
+	uint64_t	cycles_start, cycles_end;
+	double		cycle_ms_start, cycle_ms_end;
 
 	/* rtt */
 	double *samples;
-	long nsamples;
-	long sent_msgs;
+	long	nsamples;
+	long	sent_msgs;
 
 	/* idle */
-	int next_open;
-	int opened, failed, dropped;
-	int ready;
-	int opening; /* inside wl_idle_progress: no recursion */
+	int		next_open;
+	int		opened, failed, dropped;
+	int		ready;
+	int		opening; /* inside wl_idle_progress: no recursion */
 	struct timespec ts_ready;
 };
 
-static struct wl_opts opts;
-static SSL_CTX *wl_ssl_ctx;	      /* --tls; shared by every thread */
-static __thread char wl_tls_err[160]; /* see wl_tls_error() */
-static unsigned char wl_pattern[WL_PATTERN_PERIOD + WL_MAX_SIZE];
-static struct timespec wl_start;
+static struct wl_opts	     opts;
+static SSL_CTX		    *wl_ssl_ctx; /* --tls; shared by every thread */
+static __thread char	     wl_tls_err[160]; /* see wl_tls_error() */
+static unsigned char	     wl_pattern[WL_PATTERN_PERIOD + WL_MAX_SIZE];
+static struct timespec	     wl_start;
 static volatile sig_atomic_t wl_stop;
 
 static void wl_read_cb(evutil_socket_t, short, void *);
 static void wl_write_cb(evutil_socket_t, short, void *);
-static int wl_flush(struct wl_conn *);
+static int  wl_flush(struct wl_conn *);
 static void wl_tick_cb(evutil_socket_t, short, void *);
 static void wl_start_cb(evutil_socket_t, short, void *);
 static void wl_end_cb(evutil_socket_t, short, void *);
@@ -255,57 +255,57 @@ static void wl_tls_handshake(struct wl_conn *);
 
 /* --help text, one line per entry. */
 static const char *const wl_help[] = {
-    "usage: wsload [options] [ws[s]://HOST:PORT/PATH | HOST:PORT]",
-    "",
-    "Modes (--mode):",
-    "  throughput  each of --conns connections keeps --window payload",
-    "              bytes of --size binary messages in flight for",
-    "              --seconds (after --warmup); prints mbps= (MiB/s of",
-    "              echoed payload), msgs=",
-    "  rtt         one connection, one --size message at a time,",
-    "              --count times; prints p50_us= p99_us= (and min, p90,",
-    "              max, mean)",
-    "  connrate    --conns loops of connect, handshake, one 64-byte",
-    "              echo, Close, wait for the server's Close or EOF;",
-    "              prints cps= (--raw: connect, 64-byte echo, close)",
-    "  idle        open --conns connections (handshake + one 64-byte",
-    "              echo each, --concurrency at a time), print a line",
-    "              starting 'ready opened=N', hold them --hold seconds",
-    "              or until stdin (when a pipe) closes, then print the",
-    "              result line",
-    "",
-    "Options:",
-    "  --host H         target address, loopback only (127.0.0.1)",
-    "  --port P         target port",
-    "  --path P         request path (default /)",
-    "  --raw            plain TCP echo, no WebSocket",
-    "  --tls            TLS on every connection (wss://; with --raw a",
-    "                   plain TLS echo); a wss:// URL implies it",
-    "  --cafile F       verify the server against the CA certificates",
-    "                   in F (PEM) and its IP address (default: the",
-    "                   system CAs)",
-    "  --insecure       do not verify the server's certificate",
-    "  --protocol P     Sec-WebSocket-Protocol to offer (default",
-    "                   binary; '' offers none)",
-    "  --conns N        connections (default 1; idle: 1000)",
-    "  --size N         message payload bytes (default 65536; rtt 64)",
-    "  --window N       throughput payload bytes in flight per",
-    "                   connection (default 1 MiB, at least a message)",
-    "  --seconds T      measured time (default 5)",
-    "  --warmup T       unmeasured time first (default 1, connrate 0.5,",
-    "                   rtt/idle 0)",
-    "  --count N        rtt messages (default 10000; first 10% warm up)",
-    "  --hold T         idle hold seconds (default 10)",
-    "  --concurrency N  idle: handshakes in progress at once (256)",
-    "  --threads N      event loops for throughput/connrate (default 1)",
-    "  --timeout T      per-connection inactivity timeout (default 10)",
-    "  --max-time T     hard limit on the whole run (default: derived)",
-    "  --no-verify      do not check echoed bytes against those sent",
-    "Sizes take a k or m suffix (x1024, x1048576).",
-    "",
-    "Results: one line of key=value pairs on stdout (idle: the ready",
-    "line, then the result line).  Exit 0 when no error was seen, 1",
-    "otherwise, 2 on bad usage.",
+	"usage: wsload [options] [ws[s]://HOST:PORT/PATH | HOST:PORT]",
+	"",
+	"Modes (--mode):",
+	"  throughput  each of --conns connections keeps --window payload",
+	"              bytes of --size binary messages in flight for",
+	"              --seconds (after --warmup); prints mbps= (MiB/s of",
+	"              echoed payload), msgs=",
+	"  rtt         one connection, one --size message at a time,",
+	"              --count times; prints p50_us= p99_us= (and min, p90,",
+	"              max, mean)",
+	"  connrate    --conns loops of connect, handshake, one 64-byte",
+	"              echo, Close, wait for the server's Close or EOF;",
+	"              prints cps= (--raw: connect, 64-byte echo, close)",
+	"  idle        open --conns connections (handshake + one 64-byte",
+	"              echo each, --concurrency at a time), print a line",
+	"              starting 'ready opened=N', hold them --hold seconds",
+	"              or until stdin (when a pipe) closes, then print the",
+	"              result line",
+	"",
+	"Options:",
+	"  --host H         target address, loopback only (127.0.0.1)",
+	"  --port P         target port",
+	"  --path P         request path (default /)",
+	"  --raw            plain TCP echo, no WebSocket",
+	"  --tls            TLS on every connection (wss://; with --raw a",
+	"                   plain TLS echo); a wss:// URL implies it",
+	"  --cafile F       verify the server against the CA certificates",
+	"                   in F (PEM) and its IP address (default: the",
+	"                   system CAs)",
+	"  --insecure       do not verify the server's certificate",
+	"  --protocol P     Sec-WebSocket-Protocol to offer (default",
+	"                   binary; '' offers none)",
+	"  --conns N        connections (default 1; idle: 1000)",
+	"  --size N         message payload bytes (default 65536; rtt 64)",
+	"  --window N       throughput payload bytes in flight per",
+	"                   connection (default 1 MiB, at least a message)",
+	"  --seconds T      measured time (default 5)",
+	"  --warmup T       unmeasured time first (default 1, connrate 0.5,",
+	"                   rtt/idle 0)",
+	"  --count N        rtt messages (default 10000; first 10% warm up)",
+	"  --hold T         idle hold seconds (default 10)",
+	"  --concurrency N  idle: handshakes in progress at once (256)",
+	"  --threads N      event loops for throughput/connrate (default 1)",
+	"  --timeout T      per-connection inactivity timeout (default 10)",
+	"  --max-time T     hard limit on the whole run (default: derived)",
+	"  --no-verify      do not check echoed bytes against those sent",
+	"Sizes take a k or m suffix (x1024, x1048576).",
+	"",
+	"Results: one line of key=value pairs on stdout (idle: the ready",
+	"line, then the result line).  Exit 0 when no error was seen, 1",
+	"otherwise, 2 on bad usage.",
 };
 
 /* Print usage to the given stream. */
@@ -323,7 +323,7 @@ static void
 wl_fatalx(const char *msg, const char *arg)
 {
 	fprintf(stderr, "wsload: %s%s%s\n", msg, arg ? ": " : "",
-		arg ? arg : "");
+	    arg ? arg : "");
 	exit(2);
 }
 
@@ -335,7 +335,7 @@ wl_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)(ts.tv_sec - wl_start.tv_sec) +
-	       (double)(ts.tv_nsec - wl_start.tv_nsec) / 1e9;
+	    (double)(ts.tv_nsec - wl_start.tv_nsec) / 1e9;
 }
 
 /* Microseconds between two times. */
@@ -343,7 +343,7 @@ static double
 wl_elapsed_us(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e6 +
-	       (double)(b->tv_nsec - a->tv_nsec) / 1e3;
+	    (double)(b->tv_nsec - a->tv_nsec) / 1e3;
 }
 
 /* A timeval from seconds, for libevent timers. */
@@ -376,17 +376,17 @@ wl_note_error(struct wl_runner *r, const char *what, const char *detail)
 	r->errors++;
 	if (r->first_error[0] == '\0')
 		snprintf(r->first_error, sizeof(r->first_error), "%s%s%.100s",
-			 what, detail ? ": " : "", detail ? detail : "");
+		    what, detail ? ": " : "", detail ? detail : "");
 }
 
 /* Copy len bytes from src to dst, XORed with the 4-byte mask. */
 static void
 wl_mask_copy(unsigned char *dst, const unsigned char *src, size_t len,
-	     const unsigned char key[4])
+    const unsigned char key[4])
 {
 	unsigned char kb[8];
-	uint64_t k, v;
-	size_t i = 0;
+	uint64_t      k, v;
+	size_t	      i = 0;
 
 	memcpy(kb, key, 4);
 	memcpy(kb + 4, key, 4);
@@ -403,10 +403,10 @@ wl_mask_copy(unsigned char *dst, const unsigned char *src, size_t len,
 /* Write a frame header into p; returns its length. */
 static size_t
 wl_frame_header(unsigned char *p, int opcode, uint64_t len,
-		const unsigned char key[4])
+    const unsigned char key[4])
 {
 	size_t n = 0;
-	int i;
+	int    i;
 
 	p[n++] = 0x80 | (unsigned char)opcode; /* FIN */
 	if (len < 126) {
@@ -427,12 +427,12 @@ wl_frame_header(unsigned char *p, int opcode, uint64_t len,
 /* Queue a masked control frame (Close, Pong) with a small payload. */
 static void
 wl_send_control(struct wl_conn *c, int opcode, const unsigned char *payload,
-		size_t len)
+    size_t len)
 {
 	unsigned char buf[WL_MAX_FRAME_HEADER + WL_MAX_CONTROL_PAYLOAD];
 	unsigned char key[4];
-	uint32_t m = wl_random32(c->r);
-	size_t n;
+	uint32_t      m = wl_random32(c->r);
+	size_t	      n;
 
 	if (len > WL_MAX_CONTROL_PAYLOAD)
 		len = WL_MAX_CONTROL_PAYLOAD;
@@ -449,7 +449,7 @@ wl_send_control(struct wl_conn *c, int opcode, const unsigned char *payload,
 static int
 wl_send_data(struct wl_conn *c, size_t size, size_t nmsg)
 {
-	struct evbuffer *out = c->out;
+	struct evbuffer	     *out = c->out;
 	struct evbuffer_iovec v;
 	size_t hdr = opts.raw ? 0 : (size < 126 ? 6 : size <= 0xffff ? 8 : 14);
 	size_t total = (hdr + size) * nmsg, i, off = 0;
@@ -469,7 +469,7 @@ wl_send_data(struct wl_conn *c, size_t size, size_t nmsg)
 			memcpy(p + off, src, size);
 		} else {
 			unsigned char key[4];
-			uint32_t m = wl_random32(c->r);
+			uint32_t      m = wl_random32(c->r);
 
 			memcpy(key, &m, 4);
 			off += wl_frame_header(p + off, 0x2, size, key);
@@ -508,7 +508,7 @@ static int
 wl_consume(struct wl_conn *c, struct evbuffer *in, size_t n)
 {
 	struct evbuffer_iovec v[8];
-	int nv, i;
+	int		      nv, i;
 
 	while (n > 0) {
 		size_t done = 0;
@@ -600,13 +600,14 @@ wl_tls_error(int ssl_err)
 	if (e != 0)
 		ERR_error_string_n(e, wl_tls_err, sizeof(wl_tls_err));
 	else if (ssl_err == SSL_ERROR_SYSCALL && errno != 0)
-		snprintf(wl_tls_err, sizeof(wl_tls_err), "%s", strerror(errno));
+		snprintf(wl_tls_err, sizeof(wl_tls_err), "%s",
+		    strerror(errno));
 	else if (ssl_err == SSL_ERROR_SYSCALL)
 		snprintf(wl_tls_err, sizeof(wl_tls_err),
-			 "unexpected EOF in TLS");
+		    "unexpected EOF in TLS");
 	else
 		snprintf(wl_tls_err, sizeof(wl_tls_err), "SSL error %d",
-			 ssl_err);
+		    ssl_err);
 	ERR_clear_error();
 	errno = EPROTO;
 }
@@ -631,14 +632,14 @@ static int
 wl_flush_tls(struct wl_conn *c)
 {
 	struct evbuffer_iovec v;
-	int n, err;
+	int		      n, err;
 
 	while (evbuffer_get_length(c->out) > 0) {
 		if (evbuffer_peek(c->out, -1, NULL, &v, 1) < 1)
 			return 0;
 		if (c->tls_wlen == 0)
-			c->tls_wlen =
-			    v.iov_len < WL_TLS_WRITE ? v.iov_len : WL_TLS_WRITE;
+			c->tls_wlen = v.iov_len < WL_TLS_WRITE ? v.iov_len :
+								 WL_TLS_WRITE;
 		ERR_clear_error();
 		n = SSL_write(c->ssl, v.iov_base, (int)c->tls_wlen);
 		if (n > 0) {
@@ -717,7 +718,7 @@ wl_idle_progress(struct wl_runner *r)
 		return;
 	r->opening = 1;
 	while (r->next_open < r->nconns &&
-	       r->next_open - r->opened - r->failed < opts.concurrency)
+	    r->next_open - r->opened - r->failed < opts.concurrency)
 		wl_conn_start(&r->conns[r->next_open++]);
 	r->opening = 0;
 	if (r->ready || r->opened + r->failed < r->nconns)
@@ -725,7 +726,7 @@ wl_idle_progress(struct wl_runner *r)
 	r->ready = 1;
 	clock_gettime(CLOCK_MONOTONIC, &r->ts_ready);
 	printf("ready opened=%d failed=%d open_s=%.3f\n", r->opened, r->failed,
-	       wl_now());
+	    wl_now());
 	fflush(stdout);
 	tv = wl_tv(opts.hold);
 	evtimer_add(r->t_hold, &tv);
@@ -737,8 +738,8 @@ static void
 wl_conn_fail(struct wl_conn *c, const char *what, const char *detail)
 {
 	struct wl_runner *r = c->r;
-	enum wl_state st = c->state;
-	struct timeval tv = {0, WL_RETRY_MSEC * 1000};
+	enum wl_state	  st = c->state;
+	struct timeval	  tv = { 0, WL_RETRY_MSEC * 1000 };
 
 	wl_conn_release(c);
 	if (r->stopping)
@@ -788,7 +789,7 @@ static void
 wl_cycle_done(struct wl_conn *c)
 {
 	struct wl_runner *r = c->r;
-	struct timespec now;
+	struct timespec	  now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	r->cycles++;
@@ -813,7 +814,7 @@ static int
 wl_fill(struct wl_conn *c)
 {
 	uint64_t inflight = c->tx - c->rx;
-	size_t n;
+	size_t	 n;
 
 	if (inflight >= opts.window)
 		return 0;
@@ -849,7 +850,7 @@ static int
 wl_conn_progress(struct wl_conn *c)
 {
 	struct wl_runner *r = c->r;
-	struct timespec now;
+	struct timespec	  now;
 
 	if (c->state != WL_ST_OPEN || c->rx < c->tx)
 		goto partial;
@@ -859,7 +860,8 @@ wl_conn_progress(struct wl_conn *c)
 	case WL_MODE_RTT:
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (r->sent_msgs > opts.count / 10)
-			r->samples[r->nsamples++] = wl_elapsed_us(&c->t0, &now);
+			r->samples[r->nsamples++] =
+			    wl_elapsed_us(&c->t0, &now);
 		if (r->sent_msgs >= opts.count) {
 			wl_runner_stop(r);
 			return 0;
@@ -897,7 +899,7 @@ wl_got_close(struct wl_conn *c, const unsigned char *p, size_t len)
 		return -1;
 	}
 	snprintf(code, sizeof(code), "%u",
-		 len >= 2 ? (unsigned)(p[0] << 8 | p[1]) : 1005);
+	    len >= 2 ? (unsigned)(p[0] << 8 | p[1]) : 1005);
 	wl_send_control(c, 0x8, p, len >= 2 ? 2 : 0);
 	wl_conn_fail(c, "server sent Close", code);
 	return -1;
@@ -913,11 +915,11 @@ static int
 wl_ws_input(struct wl_conn *c)
 {
 	struct evbuffer *in = c->in;
-	unsigned char h[WL_MAX_FRAME_HEADER];
-	unsigned char ctl[WL_MAX_CONTROL_PAYLOAD];
-	size_t avail, hn, need, n;
-	uint64_t plen;
-	int opcode, i;
+	unsigned char	 h[WL_MAX_FRAME_HEADER];
+	unsigned char	 ctl[WL_MAX_CONTROL_PAYLOAD];
+	size_t		 avail, hn, need, n;
+	uint64_t	 plen;
+	int		 opcode, i;
 
 	for (;;) {
 		avail = evbuffer_get_length(in);
@@ -939,15 +941,15 @@ wl_ws_input(struct wl_conn *c)
 		opcode = h[0] & 0x0f;
 		plen = h[1] & 0x7f;
 		need = 2 +
-		       (plen == 126   ? 2
-			: plen == 127 ? 8
-				      : 0) +
-		       ((h[1] & 0x80) ? 4 : 0);
+		    (plen == 126	? 2 :
+			    plen == 127 ? 8 :
+					  0) +
+		    ((h[1] & 0x80) ? 4 : 0);
 		if (hn < need)
 			return 0;
 		if (h[1] & 0x80 || h[0] & 0x70) {
 			wl_conn_fail(c, "protocol error",
-				     "masked or reserved bits in server frame");
+			    "masked or reserved bits in server frame");
 			return -1;
 		}
 		if (plen == 126) {
@@ -958,14 +960,14 @@ wl_ws_input(struct wl_conn *c)
 				plen = plen << 8 | h[2 + i];
 			if (plen >> 63) {
 				wl_conn_fail(c, "protocol error",
-					     "64-bit length with top bit set");
+				    "64-bit length with top bit set");
 				return -1;
 			}
 		}
 		if (opcode >= 0x8) {
 			if (!(h[0] & 0x80) || plen > WL_MAX_CONTROL_PAYLOAD) {
 				wl_conn_fail(c, "protocol error",
-					     "bad control frame");
+				    "bad control frame");
 				return -1;
 			}
 			if (avail < need + plen)
@@ -978,7 +980,7 @@ wl_ws_input(struct wl_conn *c)
 				wl_send_control(c, 0xa, ctl, (size_t)plen);
 			else if (opcode != 0xa) {
 				wl_conn_fail(c, "protocol error",
-					     "unknown control opcode");
+				    "unknown control opcode");
 				return -1;
 			}
 			continue;
@@ -1015,7 +1017,7 @@ static const char *
 wl_check_response(struct wl_conn *c, char *head)
 {
 	char *line, *next, *colon, *value;
-	int got_accept = 0, got_upgrade = 0, got_connection = 0;
+	int   got_accept = 0, got_upgrade = 0, got_connection = 0;
 
 	if (strncmp(head, "HTTP/1.1 101", 12) != 0 ||
 	    (head[12] != ' ' && head[12] != '\r'))
@@ -1058,11 +1060,11 @@ wl_check_response(struct wl_conn *c, char *head)
 static int
 wl_handshake_input(struct wl_conn *c)
 {
-	struct evbuffer *in = c->in;
-	char head[WL_MAX_RESPONSE_HEAD + 1];
+	struct evbuffer	   *in = c->in;
+	char		    head[WL_MAX_RESPONSE_HEAD + 1];
 	struct evbuffer_ptr p;
-	const char *err;
-	size_t len;
+	const char	   *err;
+	size_t		    len;
 
 	p = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	if (p.pos == -1) {
@@ -1102,8 +1104,8 @@ static int
 wl_read_tls(struct wl_conn *c)
 {
 	struct evbuffer_iovec v;
-	size_t got = 0;
-	int n, err;
+	size_t		      got = 0;
+	int		      n, err;
 
 	c->tls_rblocked = 0;
 	while (got < (size_t)WL_MAX_SINGLE_IO * WL_READS_PER_CB) {
@@ -1114,8 +1116,7 @@ wl_read_tls(struct wl_conn *c)
 		ERR_clear_error();
 		errno = 0;
 		n = SSL_read(c->ssl, v.iov_base,
-			     v.iov_len < INT32_MAX ? (int)v.iov_len
-						   : INT32_MAX);
+		    v.iov_len < INT32_MAX ? (int)v.iov_len : INT32_MAX);
 		if (n > 0) {
 			v.iov_len = (size_t)n;
 			if (evbuffer_commit_space(c->in, &v, 1) == -1) {
@@ -1158,10 +1159,10 @@ static int
 wl_read_socket(struct wl_conn *c)
 {
 	struct evbuffer_iovec v[2];
-	struct iovec iov[2];
-	ssize_t n;
-	size_t left;
-	int i, k, nv;
+	struct iovec	      iov[2];
+	ssize_t		      n;
+	size_t		      left;
+	int		      i, k, nv;
 
 	if (c->ssl != NULL)
 		return wl_read_tls(c);
@@ -1207,14 +1208,14 @@ static void
 wl_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wl_conn *c = arg;
-	unsigned int gen = c->gen;
-	int eof;
+	unsigned int	gen = c->gen;
+	int		eof;
 
 	if (what & EV_TIMEOUT) {
 		wl_conn_fail(c, "timeout",
-			     c->state == WL_ST_TLS	   ? "TLS handshake"
-			     : c->state == WL_ST_HANDSHAKE ? "handshake"
-							   : "data");
+		    c->state == WL_ST_TLS	    ? "TLS handshake" :
+			c->state == WL_ST_HANDSHAKE ? "handshake" :
+						      "data");
 		return;
 	}
 	if (c->state == WL_ST_TLS) {
@@ -1228,7 +1229,7 @@ wl_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (c->state == WL_ST_HANDSHAKE && wl_handshake_input(c) != 1) {
 		if (c->gen == gen && eof) /* closed before a full head */
 			wl_conn_fail(c, "server closed the connection",
-				     "during handshake");
+			    "during handshake");
 		return;
 	}
 	if (opts.raw) {
@@ -1257,8 +1258,8 @@ static int
 wl_make_key(struct wl_conn *c, char key[32])
 {
 	unsigned char raw[16], md[EVP_MAX_MD_SIZE];
-	char buf[96];
-	unsigned int mdlen;
+	char	      buf[96];
+	unsigned int  mdlen;
 
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return -1;
@@ -1276,8 +1277,8 @@ static void
 wl_transport_up(struct wl_conn *c)
 {
 	unsigned int gen = c->gen;
-	char key[32];
-	int rv;
+	char	     key[32];
+	int	     rv;
 
 	if (opts.raw) {
 		rv = wl_conn_opened(c);
@@ -1286,8 +1287,7 @@ wl_transport_up(struct wl_conn *c)
 		return;
 	} else {
 		c->state = WL_ST_HANDSHAKE;
-		rv = evbuffer_add_printf(
-		    c->out,
+		rv = evbuffer_add_printf(c->out,
 		    "GET %s HTTP/1.1\r\n"
 		    "Host: %s%s%s:%d\r\n"
 		    "Upgrade: websocket\r\n"
@@ -1319,7 +1319,7 @@ wl_tls_handshake(struct wl_conn *c)
 {
 	char detail[200];
 	long vr;
-	int n, err;
+	int  n, err;
 
 	ERR_clear_error();
 	errno = 0;
@@ -1351,7 +1351,7 @@ wl_tls_handshake(struct wl_conn *c)
 		wl_tls_error(err);
 		if (vr != X509_V_OK)
 			snprintf(detail, sizeof(detail), "%s",
-				 X509_verify_cert_error_string(vr));
+			    X509_verify_cert_error_string(vr));
 		else
 			snprintf(detail, sizeof(detail), "%s", wl_tls_err);
 		wl_conn_fail(c, "TLS handshake", detail);
@@ -1379,8 +1379,9 @@ wl_connected(struct wl_conn *c)
 		wl_conn_fail(c, "TLS", "SSL_new failed");
 		return;
 	}
-	if (!opts.insecure && X509_VERIFY_PARAM_set1_ip_asc(
-				  SSL_get0_param(c->ssl), opts.host) != 1) {
+	if (!opts.insecure &&
+	    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), opts.host) !=
+		1) {
 		ERR_clear_error();
 		wl_conn_fail(c, "TLS", "cannot set the address to verify");
 		return;
@@ -1395,8 +1396,8 @@ static void
 wl_write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wl_conn *c = arg;
-	socklen_t len = sizeof(int);
-	int err = 0;
+	socklen_t	len = sizeof(int);
+	int		err = 0;
 
 	if (c->state == WL_ST_CONNECTING) {
 		if (what & EV_TIMEOUT) {
@@ -1432,8 +1433,8 @@ static void
 wl_conn_start(struct wl_conn *c)
 {
 	struct wl_runner *r = c->r;
-	struct timeval tv = wl_tv(opts.timeout);
-	int on = 1;
+	struct timeval	  tv = wl_tv(opts.timeout);
+	int		  on = 1;
 
 	c->tx = c->rx = c->frame_left = 0;
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
@@ -1446,13 +1447,14 @@ wl_conn_start(struct wl_conn *c)
 		return;
 	}
 	c->fd = socket(opts.addr.ss_family,
-		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1) {
 		wl_conn_fail(c, "socket", strerror(errno));
 		return;
 	}
 	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-	c->rev = event_new(r->base, c->fd, EV_READ | EV_PERSIST, wl_read_cb, c);
+	c->rev =
+	    event_new(r->base, c->fd, EV_READ | EV_PERSIST, wl_read_cb, c);
 	c->wev =
 	    event_new(r->base, c->fd, EV_WRITE | EV_PERSIST, wl_write_cb, c);
 	if (c->rev == NULL || c->wev == NULL) {
@@ -1461,7 +1463,7 @@ wl_conn_start(struct wl_conn *c)
 	}
 	c->state = WL_ST_CONNECTING;
 	if (connect(c->fd, (struct sockaddr *)&opts.addr,
-		    (socklen_t)opts.addrlen) == 0) {
+		(socklen_t)opts.addrlen) == 0) {
 		wl_connected(c);
 		return;
 	}
@@ -1534,7 +1536,7 @@ wl_hold_cb(evutil_socket_t fd, short what, void *arg)
 static void
 wl_stdin_cb(evutil_socket_t fd, short what, void *arg)
 {
-	char buf[256];
+	char	buf[256];
 	ssize_t n = read(fd, buf, sizeof(buf));
 
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
@@ -1553,9 +1555,9 @@ wl_tick_cb(evutil_socket_t fd, short what, void *arg)
 static void
 wl_runner_init(struct wl_runner *r, int id, int nconns)
 {
-	struct timeval tick = {0, WL_TICK_MSEC * 1000};
-	struct stat st;
-	int i;
+	struct timeval tick = { 0, WL_TICK_MSEC * 1000 };
+	struct stat    st;
+	int	       i;
 
 	r->id = id;
 	r->nconns = nconns;
@@ -1585,8 +1587,8 @@ wl_runner_init(struct wl_runner *r, int id, int nconns)
 	if (opts.mode == WL_MODE_IDLE && fstat(0, &st) == 0 &&
 	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
 		evutil_make_socket_nonblocking(0);
-		r->ev_stdin =
-		    event_new(r->base, 0, EV_READ | EV_PERSIST, wl_stdin_cb, r);
+		r->ev_stdin = event_new(r->base, 0, EV_READ | EV_PERSIST,
+		    wl_stdin_cb, r);
 		if (r->ev_stdin != NULL)
 			event_add(r->ev_stdin, NULL);
 	}
@@ -1597,9 +1599,9 @@ static void *
 wl_runner_main(void *arg)
 {
 	struct wl_runner *r = arg;
-	struct timeval tv;
-	double now = wl_now();
-	int i;
+	struct timeval	  tv;
+	double		  now = wl_now();
+	int		  i;
 
 	tv = wl_tv(opts.max_time - now);
 	evtimer_add(r->t_deadline, &tv);
@@ -1678,9 +1680,9 @@ static int
 wl_report(struct wl_runner *rs, int nr)
 {
 	uint64_t bytes = 0, cycles = 0, errors = 0, verr = 0, connected = 0;
-	double secs = 0, cms = 0, mean = 0;
-	int i, ok, started = 0;
-	long j;
+	double	 secs = 0, cms = 0, mean = 0;
+	int	 i, ok, started = 0;
+	long	 j;
 
 	for (i = 0; i < nr; i++) {
 		struct wl_runner *r = &rs[i];
@@ -1697,9 +1699,9 @@ wl_report(struct wl_runner *rs, int nr)
 		connected += r->connected;
 		if (r->first_error[0] != '\0')
 			fprintf(stderr,
-				"wsload: runner %d: %" PRIu64
-				" errors, first: %s\n",
-				i, r->errors, r->first_error);
+			    "wsload: runner %d: %" PRIu64
+			    " errors, first: %s\n",
+			    i, r->errors, r->first_error);
 	}
 	if (started > 0)
 		secs /= started;
@@ -1710,19 +1712,19 @@ wl_report(struct wl_runner *rs, int nr)
 		       " mbps=%.1f msgs=%" PRIu64 " msgs_per_s=%.0f"
 		       " connected=%" PRIu64 " errors=%" PRIu64
 		       " verify_errors=%" PRIu64 "\n",
-		       opts.raw, opts.tls, opts.conns, opts.size, opts.window,
-		       secs, bytes,
-		       secs > 0 ? (double)bytes / secs / 1048576.0 : 0.0,
-		       bytes / opts.size,
-		       secs > 0 ? (double)(bytes / opts.size) / secs : 0.0,
-		       connected, errors, verr);
+		    opts.raw, opts.tls, opts.conns, opts.size, opts.window,
+		    secs, bytes,
+		    secs > 0 ? (double)bytes / secs / 1048576.0 : 0.0,
+		    bytes / opts.size,
+		    secs > 0 ? (double)(bytes / opts.size) / secs : 0.0,
+		    connected, errors, verr);
 		ok = bytes > 0;
 		break;
 	case WL_MODE_RTT: {
 		struct wl_runner *r = &rs[0];
 
 		qsort(r->samples, (size_t)r->nsamples, sizeof(double),
-		      wl_cmp_double);
+		    wl_cmp_double);
 		for (j = 0; j < r->nsamples; j++)
 			mean += r->samples[j];
 		if (r->nsamples > 0)
@@ -1731,13 +1733,13 @@ wl_report(struct wl_runner *rs, int nr)
 		       "min_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f "
 		       "max_us=%.1f mean_us=%.1f errors=%" PRIu64
 		       " verify_errors=%" PRIu64 "\n",
-		       opts.raw, opts.tls, opts.size, opts.count, r->nsamples,
-		       wl_percentile(r->samples, r->nsamples, 0),
-		       wl_percentile(r->samples, r->nsamples, 50),
-		       wl_percentile(r->samples, r->nsamples, 90),
-		       wl_percentile(r->samples, r->nsamples, 99),
-		       wl_percentile(r->samples, r->nsamples, 100), mean,
-		       errors, verr);
+		    opts.raw, opts.tls, opts.size, opts.count, r->nsamples,
+		    wl_percentile(r->samples, r->nsamples, 0),
+		    wl_percentile(r->samples, r->nsamples, 50),
+		    wl_percentile(r->samples, r->nsamples, 90),
+		    wl_percentile(r->samples, r->nsamples, 99),
+		    wl_percentile(r->samples, r->nsamples, 100), mean, errors,
+		    verr);
 		ok = r->nsamples > 0;
 		break;
 	}
@@ -1746,16 +1748,16 @@ wl_report(struct wl_runner *rs, int nr)
 		       "cycles=%" PRIu64
 		       " cps=%.1f mean_ms=%.3f errors=%" PRIu64
 		       " verify_errors=%" PRIu64 "\n",
-		       opts.raw, opts.tls, opts.conns, secs, cycles,
-		       secs > 0 ? (double)cycles / secs : 0.0,
-		       cycles > 0 ? cms / (double)cycles : 0.0, errors, verr);
+		    opts.raw, opts.tls, opts.conns, secs, cycles,
+		    secs > 0 ? (double)cycles / secs : 0.0,
+		    cycles > 0 ? cms / (double)cycles : 0.0, errors, verr);
 		ok = cycles > 0;
 		break;
 	case WL_MODE_IDLE:
 	default: {
 		struct wl_runner *r = &rs[0];
-		struct timespec now;
-		double held = 0;
+		struct timespec	  now;
+		double		  held = 0;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (r->ready)
@@ -1763,8 +1765,8 @@ wl_report(struct wl_runner *rs, int nr)
 		printf("mode=idle raw=%d tls=%d conns=%d opened=%d failed=%d "
 		       "dropped=%d held_s=%.3f errors=%" PRIu64
 		       " verify_errors=%" PRIu64 "\n",
-		       opts.raw, opts.tls, opts.conns, r->opened, r->failed,
-		       r->dropped, held, errors, verr);
+		    opts.raw, opts.tls, opts.conns, r->opened, r->failed,
+		    r->dropped, held, errors, verr);
 		ok = r->opened == opts.conns;
 		break;
 	}
@@ -1777,7 +1779,7 @@ wl_report(struct wl_runner *rs, int nr)
 static double
 wl_parse_num(const char *s, double lo, double hi, const char *name)
 {
-	char *end;
+	char  *end;
 	double v;
 
 	errno = 0;
@@ -1842,7 +1844,7 @@ wl_parse_url(const char *url)
 static void
 wl_resolve(void)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&opts.addr;
+	struct sockaddr_in  *sin = (struct sockaddr_in *)&opts.addr;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&opts.addr;
 
 	if (strcmp(opts.host, "localhost") == 0)
@@ -1871,32 +1873,31 @@ wl_resolve(void)
 static void
 wl_parse_args(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"mode", required_argument, NULL, 'm'},
-	    {"host", required_argument, NULL, 'H'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"path", required_argument, NULL, 'P'},
-	    {"protocol", required_argument, NULL, 'x'},
-	    {"raw", no_argument, NULL, 'r'},
-	    {"tls", no_argument, NULL, 'S'},
-	    {"cafile", required_argument, NULL, 'A'},
-	    {"insecure", no_argument, NULL, 'k'},
-	    {"conns", required_argument, NULL, 'c'},
-	    {"size", required_argument, NULL, 's'},
-	    {"window", required_argument, NULL, 'w'},
-	    {"seconds", required_argument, NULL, 't'},
-	    {"warmup", required_argument, NULL, 'W'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"hold", required_argument, NULL, 'h' + 256},
-	    {"concurrency", required_argument, NULL, 'C'},
-	    {"threads", required_argument, NULL, 'T'},
-	    {"timeout", required_argument, NULL, 'o'},
-	    {"max-time", required_argument, NULL, 'M'},
-	    {"no-verify", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
-	double size = -1, warmup = -1, conns = -1;
-	int ch;
+	static const struct option longopts[] = { { "mode", required_argument,
+						      NULL, 'm' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "path", required_argument, NULL, 'P' },
+		{ "protocol", required_argument, NULL, 'x' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "tls", no_argument, NULL, 'S' },
+		{ "cafile", required_argument, NULL, 'A' },
+		{ "insecure", no_argument, NULL, 'k' },
+		{ "conns", required_argument, NULL, 'c' },
+		{ "size", required_argument, NULL, 's' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "seconds", required_argument, NULL, 't' },
+		{ "warmup", required_argument, NULL, 'W' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "hold", required_argument, NULL, 'h' + 256 },
+		{ "concurrency", required_argument, NULL, 'C' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "timeout", required_argument, NULL, 'o' },
+		{ "max-time", required_argument, NULL, 'M' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	double			   size = -1, warmup = -1, conns = -1;
+	int			   ch;
 
 	snprintf(opts.host, sizeof(opts.host), "127.0.0.1");
 	snprintf(opts.path, sizeof(opts.path), "/");
@@ -1931,7 +1932,8 @@ wl_parse_args(int argc, char **argv)
 			memcpy(opts.host, optarg, strlen(optarg) + 1);
 			break;
 		case 'p':
-			opts.port = (int)wl_parse_num(optarg, 1, 65535, "port");
+			opts.port =
+			    (int)wl_parse_num(optarg, 1, 65535, "port");
 			break;
 		case 'P':
 			if (optarg[0] != '/')
@@ -1960,40 +1962,40 @@ wl_parse_args(int argc, char **argv)
 			size = wl_parse_num(optarg, 1, WL_MAX_SIZE, "size");
 			break;
 		case 'w':
-			opts.window = (size_t)wl_parse_num(
-			    optarg, 1, 256.0 * 1024 * 1024, "window");
+			opts.window = (size_t)wl_parse_num(optarg, 1,
+			    256.0 * 1024 * 1024, "window");
 			break;
 		case 't':
 			opts.seconds = wl_parse_num(optarg, 0.01,
-						    WL_MAX_SECONDS, "seconds");
+			    WL_MAX_SECONDS, "seconds");
 			break;
 		case 'W':
 			warmup =
 			    wl_parse_num(optarg, 0, WL_MAX_SECONDS, "warmup");
 			break;
 		case 'n':
-			opts.count = (long)wl_parse_num(optarg, 1, WL_MAX_COUNT,
-							"count");
+			opts.count = (long)wl_parse_num(optarg, 1,
+			    WL_MAX_COUNT, "count");
 			break;
 		case 'h' + 256:
 			opts.hold =
 			    wl_parse_num(optarg, 0, WL_MAX_SECONDS, "hold");
 			break;
 		case 'C':
-			opts.concurrency = (int)wl_parse_num(
-			    optarg, 1, WL_MAX_CONNS, "concurrency");
+			opts.concurrency = (int)wl_parse_num(optarg, 1,
+			    WL_MAX_CONNS, "concurrency");
 			break;
 		case 'T':
-			opts.threads = (int)wl_parse_num(
-			    optarg, 1, WL_MAX_THREADS, "threads");
+			opts.threads = (int)wl_parse_num(optarg, 1,
+			    WL_MAX_THREADS, "threads");
 			break;
 		case 'o':
 			opts.timeout = wl_parse_num(optarg, 0.01,
-						    WL_MAX_SECONDS, "timeout");
+			    WL_MAX_SECONDS, "timeout");
 			break;
 		case 'M':
-			opts.max_time = wl_parse_num(
-			    optarg, 0.01, 4 * WL_MAX_SECONDS, "max-time");
+			opts.max_time = wl_parse_num(optarg, 0.01,
+			    4 * WL_MAX_SECONDS, "max-time");
 			break;
 		case 'V':
 			opts.verify = 0;
@@ -2076,7 +2078,8 @@ wl_raise_nofile(void)
 		}
 		if (rl.rlim_cur != RLIM_INFINITY &&
 		    (rlim_t)opts.conns + 32 > rl.rlim_cur)
-			wl_fatalx("--conns exceeds the descriptor limit", NULL);
+			wl_fatalx("--conns exceeds the descriptor limit",
+			    NULL);
 	}
 }
 
@@ -2088,8 +2091,8 @@ wl_raise_nofile(void)
 static void
 wl_tls_init(void)
 {
-	long mode =
-	    SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
+	long mode = SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 
 	if ((wl_ssl_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		wl_fatalx("SSL_CTX_new failed", NULL);
@@ -2112,9 +2115,9 @@ wl_tls_init(void)
 	SSL_CTX_set_verify(wl_ssl_ctx, SSL_VERIFY_PEER, NULL);
 	if (opts.cafile != NULL) {
 		if (SSL_CTX_load_verify_locations(wl_ssl_ctx, opts.cafile,
-						  NULL) != 1)
+			NULL) != 1)
 			wl_fatalx("cannot load CA certificates from",
-				  opts.cafile);
+			    opts.cafile);
 	} else if (SSL_CTX_set_default_verify_paths(wl_ssl_ctx) != 1) {
 		wl_fatalx("cannot load the system CA certificates", NULL);
 	}
@@ -2125,9 +2128,9 @@ int
 main(int argc, char **argv)
 {
 	struct wl_runner *rs;
-	struct sigaction sa;
-	size_t i;
-	int t, status;
+	struct sigaction  sa;
+	size_t		  i;
+	int		  t, status;
 
 	wl_parse_args(argc, argv);
 
@@ -2153,14 +2156,14 @@ main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &wl_start);
 	for (t = 0; t < opts.threads; t++)
 		wl_runner_init(&rs[t], t,
-			       opts.conns / opts.threads +
-				   (t < opts.conns % opts.threads));
+		    opts.conns / opts.threads +
+			(t < opts.conns % opts.threads));
 	if (opts.threads == 1) {
 		wl_runner_main(&rs[0]);
 	} else {
 		for (t = 0; t < opts.threads; t++)
 			if (pthread_create(&rs[t].thread, NULL, wl_runner_main,
-					   &rs[t]) != 0)
+				&rs[t]) != 0)
 				wl_fatalx("pthread_create failed", NULL);
 		for (t = 0; t < opts.threads; t++)
 			pthread_join(rs[t].thread, NULL);

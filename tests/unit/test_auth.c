@@ -1,7 +1,7 @@
 /* Unit tests for the auth plugins (src/auth.c): BasicHTTPAuth and
  * ExpectOrigin, as websockify names them. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem, strcasestr, strndup */
+#define _GNU_SOURCE /* memmem, strcasestr, strndup */
 #endif
 
 #include <stdio.h>
@@ -29,10 +29,10 @@
 /* hdr: one header line (no CRLF) added to an upgrade request, or NULL. */
 struct auth_case {
 	const char *desc;
-	int plugin;
+	int	    plugin;
 	const char *source;
 	const char *hdr;
-	int status;
+	int	    status;
 };
 
 static const struct auth_case auth_cases[] = {
@@ -54,8 +54,8 @@ static const struct auth_case auth_cases[] = {
 	    "Authorization: Basic dXNlcjpzZWNyZXQg", 401 },
 	{ "password with a trailing NUL", BASIC, USER,
 	    "Authorization: Basic dXNlcjpzZWNyZXQA", 401 },
-	{ "wrong user", BASIC, USER,
-	    "Authorization: Basic b3RoZXI6c2VjcmV0", 401 },
+	{ "wrong user", BASIC, USER, "Authorization: Basic b3RoZXI6c2VjcmV0",
+	    401 },
 	{ "user names are case-sensitive", BASIC, USER,
 	    "Authorization: Basic VXNlcjpzZWNyZXQ=", 401 },
 	{ "empty user name", BASIC, ":secret",
@@ -78,8 +78,8 @@ static const struct auth_case auth_cases[] = {
 	{ "padding missing", BASIC, USER,
 	    "Authorization: Basic dXNlcjpzZWNyZXQ", 400 },
 	{ "padding first", BASIC, USER, "Authorization: Basic =abc", 400 },
-	{ "padding in the middle", BASIC, USER,
-	    "Authorization: Basic ab=c", 400 },
+	{ "padding in the middle", BASIC, USER, "Authorization: Basic ab=c",
+	    400 },
 	{ "padding only", BASIC, USER, "Authorization: Basic ====", 400 },
 	{ "padding inside, more groups after", BASIC, USER,
 	    "Authorization: Basic dXNlcjpzZWNyZXQ=dXNl", 400 },
@@ -93,8 +93,8 @@ static const struct auth_case auth_cases[] = {
 	    "Authorization: Basic dXNlcjpzZWNyZXQ= abcd", 400 },
 	{ "base64 without ':'", BASIC, USER,
 	    "Authorization: Basic dXNlcnNlY3JldA==", 400 },
-	{ "one byte without ':'", BASIC, USER, "Authorization: Basic YQ==",
-	    400 },
+	{ "one byte without ':'", BASIC, USER,
+	    "Authorization: Basic YQ==", 400 },
 	{ "empty header", BASIC, USER, "Authorization:", 403 },
 
 	/* ExpectOrigin. */
@@ -137,12 +137,13 @@ static int
 auth_run(int plugin, const char *source, const char *hdr,
     struct auth_result *res)
 {
-	struct config cfg = { 0 };
+	struct config	    cfg = { 0 };
 	struct http_request req;
-	char *text;
-	int n, ret;
+	char		   *text;
+	int		    n, ret;
 
-	n = asprintf(&text, "GET /websockify HTTP/1.1\r\nHost: h\r\n"
+	n = asprintf(&text,
+	    "GET /websockify HTTP/1.1\r\nHost: h\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n%s%s\r\n",
 	    hdr != NULL ? hdr : "", hdr != NULL ? "\r\n" : "");
 	cr_assert(n > 0);
@@ -160,9 +161,9 @@ auth_run(int plugin, const char *source, const char *hdr,
 Test(auth_check, table)
 {
 	const struct auth_case *c;
-	struct auth_result res;
-	size_t i;
-	int ret;
+	struct auth_result	res;
+	size_t			i;
+	int			ret;
 
 	for (i = 0; i < NELEM(auth_cases); i++) {
 		c = &auth_cases[i];
@@ -174,16 +175,18 @@ Test(auth_check, table)
 		if (ret == 0)
 			continue;
 		cr_expect(res.reason != NULL && res.reason[0] != '\0' &&
-		    strpbrk(res.reason, "\r\n") == NULL,
+			strpbrk(res.reason, "\r\n") == NULL,
 		    "%s: reason not one line", c->desc);
 		if (ret == 401)
 			cr_expect(res.extra_headers != NULL &&
-			    strstr(res.extra_headers, CHALLENGE "\r\n") !=
-			    NULL, "%s: 401 without '%s'", c->desc, CHALLENGE);
+				strstr(res.extra_headers, CHALLENGE "\r\n") !=
+				    NULL,
+			    "%s: 401 without '%s'", c->desc, CHALLENGE);
 		else
 			cr_expect(res.extra_headers == NULL ||
-			    strstr(res.extra_headers, "WWW-Authenticate") ==
-			    NULL, "%s: %d with a challenge", c->desc, ret);
+				strstr(res.extra_headers,
+				    "WWW-Authenticate") == NULL,
+			    "%s: %d with a challenge", c->desc, ret);
 	}
 }
 
@@ -191,11 +194,11 @@ Test(auth_check, table)
 static void
 b64(char *out, const char *in, size_t n)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char    tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "abcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *p = (const unsigned char *)in;
-	unsigned long v;
-	size_t i;
+	unsigned long	     v;
+	size_t		     i;
 
 	for (i = 0; i + 2 < n; i += 3) {
 		v = (unsigned long)p[i] << 16 | p[i + 1] << 8 | p[i + 2];
@@ -205,7 +208,8 @@ b64(char *out, const char *in, size_t n)
 		*out++ = tab[v & 63];
 	}
 	if (i < n) {
-		v = (unsigned long)p[i] << 16 | (i + 1 < n ? p[i + 1] << 8 : 0);
+		v = (unsigned long)p[i] << 16 |
+		    (i + 1 < n ? p[i + 1] << 8 : 0);
 		*out++ = tab[v >> 18 & 63];
 		*out++ = tab[v >> 12 & 63];
 		*out++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
@@ -218,8 +222,8 @@ b64(char *out, const char *in, size_t n)
  * limit is 1024 bytes of base64. */
 struct long_case {
 	const char *desc;
-	size_t n;		/* length of user:password */
-	int status;		/* source and header agree */
+	size_t	    n;	    /* length of user:password */
+	int	    status; /* source and header agree */
 };
 
 static const struct long_case long_cases[] = {
@@ -231,9 +235,9 @@ static const struct long_case long_cases[] = {
 Test(auth_check, long_credentials)
 {
 	struct auth_result res;
-	char *cred, *hdr, *b;
-	size_t i, j, n;
-	int ret;
+	char		  *cred, *hdr, *b;
+	size_t		   i, j, n;
+	int		   ret;
 
 	for (i = 0; i < NELEM(long_cases); i++) {
 		n = long_cases[i].n;
@@ -259,10 +263,10 @@ Test(auth_check, long_credentials)
 Test(auth_check, overlong_base64)
 {
 	static const size_t lens[] = { 1028, 4096, 8192 };
-	struct auth_result res;
-	char *hdr;
-	size_t i;
-	int ret;
+	struct auth_result  res;
+	char		   *hdr;
+	size_t		    i;
+	int		    ret;
 
 	for (i = 0; i < NELEM(lens); i++) {
 		hdr = malloc(32 + lens[i]);
@@ -271,8 +275,10 @@ Test(auth_check, overlong_base64)
 		memset(hdr + strlen(hdr), 'A', lens[i]);
 		hdr[21 + lens[i]] = '\0';
 		ret = auth_run(BASIC, USER, hdr, &res);
-		cr_expect(ret == 400 || ret == 401, "%zu bytes of base64: "
-		    "returned %d", lens[i], ret);
+		cr_expect(ret == 400 || ret == 401,
+		    "%zu bytes of base64: "
+		    "returned %d",
+		    lens[i], ret);
 		free(hdr);
 	}
 }

@@ -1,6 +1,6 @@
 /* Unit tests for the command line parser (src/config.c). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem, strcasestr, strndup */
+#define _GNU_SOURCE /* memmem, strcasestr, strndup */
 #endif
 
 #include <getopt.h>
@@ -25,7 +25,7 @@
 /* argv for "wsbridge" plus args split at spaces, each string on the heap
  * so ASan sees a read before or after one. */
 struct args {
-	int argc;
+	int   argc;
 	char *argv[MAXARGS + 1];
 };
 
@@ -39,7 +39,7 @@ args_make(struct args *a, const char *line)
 	copy = strdup(line);
 	cr_assert(copy != NULL);
 	for (tok = strtok_r(copy, " ", &save); tok != NULL;
-	    tok = strtok_r(NULL, " ", &save)) {
+	     tok = strtok_r(NULL, " ", &save)) {
 		cr_assert(a->argc < MAXARGS, "too many args in '%s'", line);
 		a->argv[a->argc++] = strdup(tok);
 	}
@@ -62,7 +62,8 @@ args_free(struct args *a, char **orig, int n)
 static void
 config_dump(const struct config *c, char *out, size_t len)
 {
-	snprintf(out, len, "L=%s:%s T=%s:%s U=%s v%d t%d r%d to%d it%d hb%d "
+	snprintf(out, len,
+	    "L=%s:%s T=%s:%s U=%s v%d t%d r%d to%d it%d hb%d "
 	    "6=%d",
 	    c->listen_host ? c->listen_host : "-",
 	    c->listen_port ? c->listen_port : "-",
@@ -79,9 +80,9 @@ config_dump(const struct config *c, char *out, size_t len)
 struct parse_case {
 	const char *desc;
 	const char *args;
-	int ret;
-	const char *dump;	/* with CONFIG_OK */
-	int workers;		/* with CONFIG_OK; 0: not checked */
+	int	    ret;
+	const char *dump;    /* with CONFIG_OK */
+	int	    workers; /* with CONFIG_OK; 0: not checked */
 };
 
 static const struct parse_case parse_cases[] = {
@@ -119,10 +120,12 @@ static const struct parse_case parse_cases[] = {
 	    "L=-:6080 T=h:1 U=- " D, 4 },
 	{ "--workers at the limit", "--workers 256 6080 h:1", CONFIG_OK,
 	    "L=-:6080 T=h:1 U=- " D, WSB_MAX_WORKERS },
-	{ "every option", "-v --traffic --run-once --timeout 1 "
+	{ "every option",
+	    "-v --traffic --run-once --timeout 1 "
 	    "--idle-timeout 2 --heartbeat 3 -6 --workers 2 [::]:6080 "
-	    "[fe80::1]:5900", CONFIG_OK,
-	    "L=:::6080 T=fe80::1:5900 U=- v1 t1 r1 to1 it2 hb3 6=1", 2 },
+	    "[fe80::1]:5900",
+	    CONFIG_OK, "L=:::6080 T=fe80::1:5900 U=- v1 t1 r1 to1 it2 hb3 6=1",
+	    2 },
 	{ "-- ends options", "-v -- 6080 h:1", CONFIG_OK,
 	    "L=-:6080 T=h:1 U=- v1 t0 r0 to0 it0 hb0 6=0" },
 	{ "options after the addresses (websockify, novnc_proxy)",
@@ -178,9 +181,9 @@ static void
 run_case(const struct parse_case *c)
 {
 	struct config cfg;
-	struct args a;
-	char *orig[MAXARGS + 1], err[256], dump[512];
-	int ret, n;
+	struct args   a;
+	char	     *orig[MAXARGS + 1], err[256], dump[512];
+	int	      ret, n;
 
 	args_make(&a, c->args);
 	n = a.argc;
@@ -195,15 +198,16 @@ run_case(const struct parse_case *c)
 		    c->desc);
 	if (ret == CONFIG_OK && c->ret == CONFIG_OK) {
 		config_dump(&cfg, dump, sizeof(dump));
-		cr_expect_str_eq(dump, c->dump, "%s: '%s' gave '%s', want '%s'",
-		    c->desc, c->args, dump, c->dump);
+		cr_expect_str_eq(dump, c->dump,
+		    "%s: '%s' gave '%s', want '%s'", c->desc, c->args, dump,
+		    c->dump);
 		if (c->workers != 0)
 			cr_expect_eq(cfg.workers, c->workers,
 			    "%s: workers %d, want %d", c->desc, cfg.workers,
 			    c->workers);
 		else
 			cr_expect(cfg.workers >= 1 &&
-			    cfg.workers <= WSB_MAX_WORKERS,
+				cfg.workers <= WSB_MAX_WORKERS,
 			    "%s: default workers %d", c->desc, cfg.workers);
 		config_free(&cfg);
 	}
@@ -231,13 +235,13 @@ Test(config_parse, repeatable_in_one_process)
 /* A missing option value is reported as such, not as unknown. */
 Test(config_parse, missing_value_message)
 {
-	static const char *lines[] = { "--timeout", "--heartbeat",
-		"--workers", "--unix-target", "-v --idle-timeout" };
-	struct config cfg;
-	struct args a;
-	char *orig[MAXARGS + 1], err[256];
-	size_t i;
-	int n;
+	static const char *lines[] = { "--timeout", "--heartbeat", "--workers",
+		"--unix-target", "-v --idle-timeout" };
+	struct config	   cfg;
+	struct args	   a;
+	char		  *orig[MAXARGS + 1], err[256];
+	size_t		   i;
+	int		   n;
 
 	for (i = 0; i < NELEM(lines); i++) {
 		args_make(&a, lines[i]);
@@ -246,7 +250,8 @@ Test(config_parse, missing_value_message)
 		memset(&cfg, 0, sizeof(cfg));
 		err[0] = '\0';
 		cr_expect_eq(config_parse(a.argc, a.argv, &cfg, err,
-		    sizeof(err)), CONFIG_ERROR, "'%s' accepted", lines[i]);
+				 sizeof(err)),
+		    CONFIG_ERROR, "'%s' accepted", lines[i]);
 		cr_expect(strstr(err, "unknown") == NULL,
 		    "'%s': message '%s' calls a known option unknown",
 		    lines[i], err);
@@ -258,16 +263,15 @@ Test(config_parse, missing_value_message)
 Test(config_parse, short_error_buffer)
 {
 	struct config cfg;
-	struct args a;
-	char *orig[MAXARGS + 1], err[16];
-	int n;
+	struct args   a;
+	char	     *orig[MAXARGS + 1], err[16];
+	int	      n;
 
 	args_make(&a, "--workers 0 6080 h:1");
 	n = a.argc;
 	memcpy(orig, a.argv, sizeof(orig));
 	memset(err, 'Z', sizeof(err));
-	cr_expect_eq(config_parse(a.argc, a.argv, &cfg, err, 8),
-	    CONFIG_ERROR);
+	cr_expect_eq(config_parse(a.argc, a.argv, &cfg, err, 8), CONFIG_ERROR);
 	cr_expect(memchr(err, '\0', 8) != NULL, "message not terminated");
 	cr_expect(err[8] == 'Z', "wrote past errlen");
 	args_free(&a, orig, n);
@@ -277,9 +281,9 @@ Test(config_parse, short_error_buffer)
 Test(config_parse, free_after_error)
 {
 	struct config cfg;
-	struct args a;
-	char *orig[MAXARGS + 1], err[256];
-	int n;
+	struct args   a;
+	char	     *orig[MAXARGS + 1], err[256];
+	int	      n;
 
 	args_make(&a, "--unix-target /s 127.0.0.1:6080 h:1");
 	n = a.argc;
@@ -298,23 +302,24 @@ Test(config_help, names_every_option)
 	static const char *opts[] = { "--help", "--version", "--verbose",
 		"--traffic", "--run-once", "--timeout", "--idle-timeout",
 		"--heartbeat", "--prefer-ipv6", "--unix-target", "--workers" };
-	const char *h = config_help();
-	size_t i;
+	const char	  *h = config_help();
+	size_t		   i;
 
 	cr_assert(h != NULL);
 	for (i = 0; i < NELEM(opts); i++)
 		cr_expect(strstr(h, opts[i]) != NULL, "help lacks %s",
 		    opts[i]);
 	cr_expect(config_usage() != NULL &&
-	    strncmp(config_usage(), "usage:", 6) == 0, "usage line");
+		strncmp(config_usage(), "usage:", 6) == 0,
+	    "usage line");
 }
 
 /* http_split_authority on its own. host NULL: a bare port. */
 struct split_case {
 	const char *desc;
 	const char *s;
-	int port_only_ok;
-	int ret;
+	int	    port_only_ok;
+	int	    ret;
 	const char *host;
 	const char *port;
 };
@@ -352,13 +357,13 @@ static const struct split_case split_cases[] = {
 Test(http_split_authority, table)
 {
 	const struct split_case *c;
-	char *host, *port, *s, err[256];
-	size_t i;
-	int ret;
+	char			*host, *port, *s, err[256];
+	size_t			 i;
+	int			 ret;
 
 	for (i = 0; i < NELEM(split_cases); i++) {
 		c = &split_cases[i];
-		s = strdup(c->s);	/* on the heap: ASan sees s[-1] */
+		s = strdup(c->s); /* on the heap: ASan sees s[-1] */
 		host = port = (char *)"unset";
 		err[0] = '\0';
 		ret = http_split_authority(s, &host, &port, c->port_only_ok,
@@ -366,11 +371,12 @@ Test(http_split_authority, table)
 		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)", c->desc,
 		    c->s, ret, err);
 		if (ret == 0 && c->ret == 0) {
-			cr_expect(c->host == NULL ? host == NULL :
-			    host != NULL && strcmp(host, c->host) == 0,
+			cr_expect(c->host == NULL ?
+				host == NULL :
+				host != NULL && strcmp(host, c->host) == 0,
 			    "%s: host '%s', want '%s'", c->desc,
-			    host ? host : "(null)", c->host ? c->host :
-			    "(null)");
+			    host ? host : "(null)",
+			    c->host ? c->host : "(null)");
 			cr_expect(port != NULL && strcmp(port, c->port) == 0,
 			    "%s: port '%s', want '%s'", c->desc,
 			    port ? port : "(null)", c->port);
@@ -390,7 +396,8 @@ Test(http_split_authority, table)
 static void
 tls_dump(const struct config *c, char *out, size_t len)
 {
-	snprintf(out, len, "cert=%s/%d key=%s pw=%s only%d ver=%x "
+	snprintf(out, len,
+	    "cert=%s/%d key=%s pw=%s only%d ver=%x "
 	    "ciphers=%s vc%d ca=%s st%d sti%d stca=%s web=%s fo%d wa%d "
 	    "ap%d as=%s",
 	    c->cert ? c->cert : "-", c->cert_given, c->key ? c->key : "-",
@@ -412,8 +419,8 @@ tls_dump(const struct config *c, char *out, size_t len)
 struct tls_case {
 	const char *desc;
 	const char *args;
-	int ret;
-	const char *dump;	/* with CONFIG_OK */
+	int	    ret;
+	const char *dump; /* with CONFIG_OK */
 };
 
 static const struct tls_case tls_cases[] = {
@@ -431,68 +438,80 @@ static const struct tls_case tls_cases[] = {
 	{ "--key-password", "--key-password s3cret 6080 h:1", CONFIG_OK,
 	    "cert=self.pem/0 key=- pw=s3cret " T_SSL " " T_WEB },
 	{ "--ssl-only", "--ssl-only 6080 h:1", CONFIG_OK,
-	    T_CERT " only1 ver=303 ciphers=- vc0 ca=- st0 sti0 stca=- "
-	    T_WEB },
-	{ "--ssl-version default", "--ssl-version default 6080 h:1",
-	    CONFIG_OK, T_DEF },
-	{ "--ssl-version tlsv1_1", "--ssl-version tlsv1_1 6080 h:1",
-	    CONFIG_OK, T_CERT " only0 ver=302 ciphers=- vc0 ca=- st0 sti0 "
-	    "stca=- " T_WEB },
-	{ "--ssl-version tlsv1_2", "--ssl-version tlsv1_2 6080 h:1",
-	    CONFIG_OK, T_DEF },
-	{ "--ssl-version tlsv1_3", "--ssl-version tlsv1_3 6080 h:1",
-	    CONFIG_OK, T_CERT " only0 ver=304 ciphers=- vc0 ca=- st0 sti0 "
-	    "stca=- " T_WEB },
-	{ "--ssl-version=tlsv1_3", "--ssl-version=tlsv1_3 6080 h:1",
-	    CONFIG_OK, T_CERT " only0 ver=304 ciphers=- vc0 ca=- st0 sti0 "
-	    "stca=- " T_WEB },
+	    T_CERT
+	    " only1 ver=303 ciphers=- vc0 ca=- st0 sti0 stca=- " T_WEB },
+	{ "--ssl-version default", "--ssl-version default 6080 h:1", CONFIG_OK,
+	    T_DEF },
+	{ "--ssl-version tlsv1_1", "--ssl-version tlsv1_1 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=302 ciphers=- vc0 ca=- st0 sti0 "
+		   "stca=- " T_WEB },
+	{ "--ssl-version tlsv1_2", "--ssl-version tlsv1_2 6080 h:1", CONFIG_OK,
+	    T_DEF },
+	{ "--ssl-version tlsv1_3", "--ssl-version tlsv1_3 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=304 ciphers=- vc0 ca=- st0 sti0 "
+		   "stca=- " T_WEB },
+	{ "--ssl-version=tlsv1_3", "--ssl-version=tlsv1_3 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=304 ciphers=- vc0 ca=- st0 sti0 "
+		   "stca=- " T_WEB },
 	{ "--ssl-ciphers", "--ssl-ciphers ECDHE+AESGCM:!aNULL 6080 h:1",
-	    CONFIG_OK, T_CERT " only0 ver=303 ciphers=ECDHE+AESGCM:!aNULL "
-	    "vc0 ca=- st0 sti0 stca=- " T_WEB },
-	{ "--verify-client --cafile", "--verify-client --cafile ca.pem "
-	    "6080 h:1", CONFIG_OK, T_CERT " only0 ver=303 ciphers=- vc1 "
-	    "ca=ca.pem st0 sti0 stca=- " T_WEB },
+	    CONFIG_OK,
+	    T_CERT " only0 ver=303 ciphers=ECDHE+AESGCM:!aNULL "
+		   "vc0 ca=- st0 sti0 stca=- " T_WEB },
+	{ "--verify-client --cafile",
+	    "--verify-client --cafile ca.pem "
+	    "6080 h:1",
+	    CONFIG_OK,
+	    T_CERT " only0 ver=303 ciphers=- vc1 "
+		   "ca=ca.pem st0 sti0 stca=- " T_WEB },
 	{ "--cafile alone", "--cafile ca.pem 6080 h:1", CONFIG_OK,
-	    T_CERT " only0 ver=303 ciphers=- vc0 ca=ca.pem st0 sti0 stca=- "
-	    T_WEB },
+	    T_CERT
+	    " only0 ver=303 ciphers=- vc0 ca=ca.pem st0 sti0 stca=- " T_WEB },
 	{ "--ssl-target", "--ssl-target 6080 h:1", CONFIG_OK,
-	    T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 stca=- "
-	    T_WEB },
+	    T_CERT
+	    " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 stca=- " T_WEB },
 	{ "--ssl-target-insecure implies --ssl-target",
 	    "--ssl-target-insecure 6080 h:1", CONFIG_OK,
-	    T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti1 stca=- "
-	    T_WEB },
+	    T_CERT
+	    " only0 ver=303 ciphers=- vc0 ca=- st1 sti1 stca=- " T_WEB },
 	{ "--ssl-target-cafile implies --ssl-target",
 	    "--ssl-target-cafile t.pem 6080 h:1", CONFIG_OK,
-	    T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 stca=t.pem "
-	    T_WEB },
+	    T_CERT
+	    " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 stca=t.pem " T_WEB },
 	{ "--web", "--web /srv/novnc 6080 h:1", CONFIG_OK,
 	    T_CERT " " T_SSL " web=/srv/novnc fo0 wa0 ap0 as=-" },
 	{ "--web --file-only", "--web /w --file-only 6080 h:1", CONFIG_OK,
 	    T_CERT " " T_SSL " web=/w fo1 wa0 ap0 as=-" },
-	{ "--auth-plugin BasicHTTPAuth", "--auth-plugin BasicHTTPAuth "
-	    "--auth-source u:p 6080 h:1", CONFIG_OK,
-	    T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p" },
+	{ "--auth-plugin BasicHTTPAuth",
+	    "--auth-plugin BasicHTTPAuth "
+	    "--auth-source u:p 6080 h:1",
+	    CONFIG_OK, T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p" },
 	{ "--auth-plugin with websockify's module path",
 	    "--auth-plugin websockify.auth_plugins.BasicHTTPAuth "
-	    "--auth-source u:p 6080 h:1", CONFIG_OK,
-	    T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p" },
-	{ "BasicHTTPAuth password holding ':'", "--auth-plugin "
-	    "BasicHTTPAuth --auth-source u:p:q 6080 h:1", CONFIG_OK,
-	    T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p:q" },
-	{ "--auth-plugin ExpectOrigin", "--auth-plugin ExpectOrigin "
-	    "--auth-source http://a.example 6080 h:1", CONFIG_OK,
+	    "--auth-source u:p 6080 h:1",
+	    CONFIG_OK, T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p" },
+	{ "BasicHTTPAuth password holding ':'",
+	    "--auth-plugin "
+	    "BasicHTTPAuth --auth-source u:p:q 6080 h:1",
+	    CONFIG_OK, T_CERT " " T_SSL " web=- fo0 wa0 ap1 as=u:p:q" },
+	{ "--auth-plugin ExpectOrigin",
+	    "--auth-plugin ExpectOrigin "
+	    "--auth-source http://a.example 6080 h:1",
+	    CONFIG_OK,
 	    T_CERT " " T_SSL " web=- fo0 wa0 ap2 as=http://a.example" },
-	{ "--web-auth with --web and a plugin", "--web /w --web-auth "
+	{ "--web-auth with --web and a plugin",
+	    "--web /w --web-auth "
 	    "--auth-plugin BasicHTTPAuth --auth-source u:p 6080 h:1",
 	    CONFIG_OK, T_CERT " " T_SSL " web=/w fo0 wa1 ap1 as=u:p" },
-	{ "options after the addresses", "6080 h:1 --cert c.pem --ssl-only "
+	{ "options after the addresses",
+	    "6080 h:1 --cert c.pem --ssl-only "
 	    "--web /w --auth-plugin ExpectOrigin --auth-source o",
-	    CONFIG_OK, "cert=c.pem/1 key=- pw=- only1 ver=303 ciphers=- vc0 "
+	    CONFIG_OK,
+	    "cert=c.pem/1 key=- pw=- only1 ver=303 ciphers=- vc0 "
 	    "ca=- st0 sti0 stca=- web=/w fo0 wa0 ap2 as=o" },
 	{ "--ssl-target between the addresses", "6080 --ssl-target h:1",
-	    CONFIG_OK, T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 "
-	    "stca=- " T_WEB },
+	    CONFIG_OK,
+	    T_CERT " only0 ver=303 ciphers=- vc0 ca=- st1 sti0 "
+		   "stca=- " T_WEB },
 	{ "--ssl-version bogus", "--ssl-version sslv3 6080 h:1",
 	    CONFIG_ERROR },
 	{ "--ssl-version empty", "--ssl-version= 6080 h:1", CONFIG_ERROR },
@@ -502,33 +521,49 @@ static const struct tls_case tls_cases[] = {
 	    CONFIG_ERROR },
 	{ "--cert without a value", "6080 h:1 --cert", CONFIG_ERROR },
 	{ "--verify-client without --cafile: the system CAs (websockify)",
-	    "--verify-client 6080 h:1", CONFIG_OK, T_CERT " only0 ver=303 "
-	    "ciphers=- vc1 ca=- st0 sti0 stca=- " T_WEB },
+	    "--verify-client 6080 h:1", CONFIG_OK,
+	    T_CERT " only0 ver=303 "
+		   "ciphers=- vc1 ca=- st0 sti0 stca=- " T_WEB },
 	{ "--key-password empty is a password", "--key-password= 6080 h:1",
 	    CONFIG_OK, "cert=self.pem/0 key=- pw= " T_SSL " " T_WEB },
 	{ "--cert empty", "--cert= 6080 h:1", CONFIG_ERROR },
 	{ "--cafile empty", "--cafile= 6080 h:1", CONFIG_ERROR },
 	{ "--web empty", "--web= 6080 h:1", CONFIG_ERROR },
 	{ "--ssl-only with a value", "--ssl-only=1 6080 h:1", CONFIG_ERROR },
-	{ "--web-auth without --web", "--web-auth --auth-plugin "
-	    "BasicHTTPAuth --auth-source u:p 6080 h:1", CONFIG_ERROR },
+	{ "--web-auth without --web",
+	    "--web-auth --auth-plugin "
+	    "BasicHTTPAuth --auth-source u:p 6080 h:1",
+	    CONFIG_ERROR },
 	{ "--web-auth without --auth-plugin", "--web /w --web-auth 6080 h:1",
 	    CONFIG_ERROR },
-	{ "--auth-plugin unknown", "--auth-plugin TokenAuth --auth-source x "
-	    "6080 h:1", CONFIG_ERROR },
-	{ "--auth-plugin in lower case", "--auth-plugin basichttpauth "
-	    "--auth-source u:p 6080 h:1", CONFIG_ERROR },
-	{ "--auth-plugin ending in '.'", "--auth-plugin BasicHTTPAuth. "
-	    "--auth-source u:p 6080 h:1", CONFIG_ERROR },
+	{ "--auth-plugin unknown",
+	    "--auth-plugin TokenAuth --auth-source x "
+	    "6080 h:1",
+	    CONFIG_ERROR },
+	{ "--auth-plugin in lower case",
+	    "--auth-plugin basichttpauth "
+	    "--auth-source u:p 6080 h:1",
+	    CONFIG_ERROR },
+	{ "--auth-plugin ending in '.'",
+	    "--auth-plugin BasicHTTPAuth. "
+	    "--auth-source u:p 6080 h:1",
+	    CONFIG_ERROR },
 	{ "--auth-source without --auth-plugin", "--auth-source u:p 6080 h:1",
 	    CONFIG_ERROR },
-	{ "--auth-plugin without --auth-source", "--auth-plugin "
-	    "BasicHTTPAuth 6080 h:1", CONFIG_ERROR },
-	{ "BasicHTTPAuth source without ':'", "--auth-plugin BasicHTTPAuth "
-	    "--auth-source userpass 6080 h:1", CONFIG_ERROR },
-	{ "--key-password-file missing", "--key-password-file "
-	    "/nonexistent/wsbridge-pw 6080 h:1", CONFIG_ERROR },
-	{ "error after TLS options frees them", "--cert c.pem --key k.pem "
+	{ "--auth-plugin without --auth-source",
+	    "--auth-plugin "
+	    "BasicHTTPAuth 6080 h:1",
+	    CONFIG_ERROR },
+	{ "BasicHTTPAuth source without ':'",
+	    "--auth-plugin BasicHTTPAuth "
+	    "--auth-source userpass 6080 h:1",
+	    CONFIG_ERROR },
+	{ "--key-password-file missing",
+	    "--key-password-file "
+	    "/nonexistent/wsbridge-pw 6080 h:1",
+	    CONFIG_ERROR },
+	{ "error after TLS options frees them",
+	    "--cert c.pem --key k.pem "
 	    "--key-password p --ssl-ciphers x --cafile ca --web /w 6080",
 	    CONFIG_ERROR },
 };
@@ -538,9 +573,9 @@ static void
 run_tls(const char *desc, const char *args, int want, const char *dump)
 {
 	struct config cfg;
-	struct args a;
-	char *orig[MAXARGS + 1], err[256], got[1024];
-	int ret, n;
+	struct args   a;
+	char	     *orig[MAXARGS + 1], err[256], got[1024];
+	int	      ret, n;
 
 	args_make(&a, args);
 	n = a.argc;
@@ -555,8 +590,10 @@ run_tls(const char *desc, const char *args, int want, const char *dump)
 	if (ret == CONFIG_OK) {
 		if (want == CONFIG_OK) {
 			tls_dump(&cfg, got, sizeof(got));
-			cr_expect_str_eq(got, dump, "%s: '%s' gave\n'%s', "
-			    "want\n'%s'", desc, args, got, dump);
+			cr_expect_str_eq(got, dump,
+			    "%s: '%s' gave\n'%s', "
+			    "want\n'%s'",
+			    desc, args, got, dump);
 		}
 		config_free(&cfg);
 	}
@@ -566,7 +603,7 @@ run_tls(const char *desc, const char *args, int want, const char *dump)
 Test(config_parse, tls_web_auth)
 {
 	const struct tls_case *c;
-	size_t i;
+	size_t		       i;
 
 	unsetenv("WSBRIDGE_KEY_PASSWORD");
 	for (i = 0; i < NELEM(tls_cases); i++) {
@@ -582,10 +619,10 @@ Test(config_parse, tls_web_auth)
  */
 struct pw_case {
 	const char *desc;
-	const char *file;	/* the file's bytes */
+	const char *file; /* the file's bytes */
 	const char *env;
 	const char *args;
-	int ret;
+	int	    ret;
 	const char *pw;
 };
 
@@ -620,12 +657,12 @@ static const struct pw_case pw_cases[] = {
 Test(config_parse, key_password_sources)
 {
 	const struct pw_case *c;
-	struct config cfg;
-	struct args a;
-	char path[] = "/tmp/wsbridge-pw-XXXXXX";
-	char *orig[MAXARGS + 1], err[256], line[512], *f;
-	size_t i;
-	int fd, ret, n;
+	struct config	      cfg;
+	struct args	      a;
+	char		      path[] = "/tmp/wsbridge-pw-XXXXXX";
+	char		     *orig[MAXARGS + 1], err[256], line[512], *f;
+	size_t		      i;
+	int		      fd, ret, n;
 
 	fd = mkstemp(path);
 	cr_assert(fd != -1);
@@ -651,19 +688,19 @@ Test(config_parse, key_password_sources)
 		else
 			snprintf(line, sizeof(line), "%s", c->args);
 		if (strstr(line, "6080") == NULL)
-			strncat(line, " 6080 h:1", sizeof(line) -
-			    strlen(line) - 1);
+			strncat(line, " 6080 h:1",
+			    sizeof(line) - strlen(line) - 1);
 		args_make(&a, line);
 		n = a.argc;
 		memcpy(orig, a.argv, sizeof(orig));
 		err[0] = '\0';
 		ret = config_parse(a.argc, a.argv, &cfg, err, sizeof(err));
-		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)",
-		    c->desc, line, ret, err);
+		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)", c->desc,
+		    line, ret, err);
 		if (ret == CONFIG_OK && c->ret == CONFIG_OK)
 			cr_expect(c->pw == NULL ? cfg.key_password == NULL :
-			    cfg.key_password != NULL &&
-			    strcmp(cfg.key_password, c->pw) == 0,
+						  cfg.key_password != NULL &&
+				    strcmp(cfg.key_password, c->pw) == 0,
 			    "%s: password '%s', want '%s'", c->desc,
 			    cfg.key_password ? cfg.key_password : "(null)",
 			    c->pw ? c->pw : "(null)");
@@ -682,12 +719,12 @@ Test(config_help, names_tls_web_auth_options)
 {
 	static const char *opts[] = { "--cert", "--key", "--key-password",
 		"--key-password-file", "WSBRIDGE_KEY_PASSWORD", "--ssl-only",
-		"--ssl-version", "--ssl-ciphers", "--verify-client", "--cafile",
-		"--ssl-target", "--ssl-target-insecure", "--ssl-target-cafile",
-		"--web", "--file-only", "--web-auth", "--auth-plugin",
-		"--auth-source" };
-	const char *h = config_help();
-	size_t i;
+		"--ssl-version", "--ssl-ciphers", "--verify-client",
+		"--cafile", "--ssl-target", "--ssl-target-insecure",
+		"--ssl-target-cafile", "--web", "--file-only", "--web-auth",
+		"--auth-plugin", "--auth-source" };
+	const char	  *h = config_help();
+	size_t		   i;
 
 	for (i = 0; i < NELEM(opts); i++)
 		cr_expect(strstr(h, opts[i]) != NULL, "help lacks %s",
@@ -699,8 +736,8 @@ static int
 parse_line(const char *line, struct config *cfg, char *err, size_t errlen)
 {
 	struct args a;
-	char *orig[MAXARGS + 1];
-	int ret, n;
+	char	   *orig[MAXARGS + 1];
+	int	    ret, n;
 
 	args_make(&a, line);
 	n = a.argc;
@@ -716,8 +753,8 @@ parse_line(const char *line, struct config *cfg, char *err, size_t errlen)
 struct send_timeout_case {
 	const char *desc;
 	const char *args;
-	int ret;
-	int want;		/* with CONFIG_OK */
+	int	    ret;
+	int	    want; /* with CONFIG_OK */
 };
 
 static const struct send_timeout_case send_timeout_cases[] = {
@@ -741,16 +778,16 @@ static const struct send_timeout_case send_timeout_cases[] = {
 Test(config_parse, send_timeout)
 {
 	const struct send_timeout_case *c;
-	struct config cfg;
-	char err[256];
-	size_t i;
-	int ret;
+	struct config			cfg;
+	char				err[256];
+	size_t				i;
+	int				ret;
 
 	for (i = 0; i < NELEM(send_timeout_cases); i++) {
 		c = &send_timeout_cases[i];
 		ret = parse_line(c->args, &cfg, err, sizeof(err));
-		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)",
-		    c->desc, c->args, ret, err);
+		cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (%s)", c->desc,
+		    c->args, ret, err);
 		if (ret == CONFIG_OK && c->ret == CONFIG_OK)
 			cr_expect_eq(cfg.send_timeout, c->want,
 			    "%s: send_timeout %d, want %d", c->desc,
@@ -791,17 +828,19 @@ static const struct message_case message_cases[] = {
 	    { "--ssl-version", "'sslv3'", "tlsv1_3" } },
 	{ "--auth-plugin", "--auth-plugin Nope --auth-source x 6080 h:1",
 	    { "--auth-plugin", "'Nope'", "BasicHTTPAuth" } },
-	{ "--key-password-file", "--key-password-file /nonexistent/pw "
-	    "6080 h:1", { "--key-password-file", "/nonexistent/pw" } },
+	{ "--key-password-file",
+	    "--key-password-file /nonexistent/pw "
+	    "6080 h:1",
+	    { "--key-password-file", "/nonexistent/pw" } },
 	{ "extra address", "6080 a:1 b:2", { "unexpected argument", "b:2" } },
 };
 
 Test(config_parse, error_messages)
 {
 	const struct message_case *c;
-	struct config cfg;
-	char err[256];
-	size_t i, j;
+	struct config		   cfg;
+	char			   err[256];
+	size_t			   i, j;
 
 	for (i = 0; i < NELEM(message_cases); i++) {
 		c = &message_cases[i];
@@ -820,17 +859,17 @@ Test(config_parse, help_after_options_frees_them)
 {
 	static const char *lines[] = { "--cert c.pem --web /w --help",
 		"--key-password s --auth-source x --version 6080 h:1" };
-	struct config cfg;
-	char err[256];
-	size_t i;
-	int ret;
+	struct config	   cfg;
+	char		   err[256];
+	size_t		   i;
+	int		   ret;
 
 	for (i = 0; i < NELEM(lines); i++) {
 		ret = parse_line(lines[i], &cfg, err, sizeof(err));
 		cr_expect(ret == CONFIG_HELP || ret == CONFIG_VERSION,
 		    "'%s' returned %d (%s)", lines[i], ret, err);
 		cr_expect(cfg.cert == NULL && cfg.web == NULL &&
-		    cfg.key_password == NULL && cfg.auth_source == NULL,
+			cfg.key_password == NULL && cfg.auth_source == NULL,
 		    "'%s': strings left in cfg", lines[i]);
 	}
 }
@@ -844,7 +883,7 @@ Test(config_parse, help_after_options_frees_them)
 
 struct names {
 	size_t n;
-	char name[NAMES_MAX][NAME_LEN];
+	char   name[NAMES_MAX][NAME_LEN];
 };
 
 /* A character that may continue an option name. */
@@ -875,7 +914,7 @@ static int
 names_count(const struct names *l, const char *name)
 {
 	size_t i;
-	int n = 0;
+	int    n = 0;
 
 	for (i = 0; i < l->n; i++)
 		n += strcmp(l->name[i], name) == 0;
@@ -887,7 +926,7 @@ static int
 table_has(const char *name)
 {
 	const char *t;
-	size_t i;
+	size_t	    i;
 
 	for (i = 0; (t = config_option_name(i)) != NULL; i++)
 		if (strcmp(t, name) == 0)
@@ -900,7 +939,7 @@ static void
 names_match_table(const struct names *l, const char *what)
 {
 	const char *name;
-	size_t i, ntable = 0;
+	size_t	    i, ntable = 0;
 
 	for (i = 0; (name = config_option_name(i)) != NULL; i++) {
 		ntable++;
@@ -910,8 +949,10 @@ names_match_table(const struct names *l, const char *what)
 	}
 	cr_expect(ntable > 0, "config_option_name(0) is NULL");
 	for (i = 0; i < l->n; i++)
-		cr_expect(table_has(l->name[i]), "%s lists --%s, which is "
-		    "not an option", what, l->name[i]);
+		cr_expect(table_has(l->name[i]),
+		    "%s lists --%s, which is "
+		    "not an option",
+		    what, l->name[i]);
 }
 
 /* config_option_name walks the table: names without "--", each once,
@@ -919,28 +960,31 @@ names_match_table(const struct names *l, const char *what)
 Test(config_option_name, walks_the_table)
 {
 	const char *name;
-	size_t i, j;
+	size_t	    i, j;
 
 	for (i = 0; (name = config_option_name(i)) != NULL; i++) {
-		cr_expect(name[0] != '\0' && name[0] != '-', "name '%s'", name);
+		cr_expect(name[0] != '\0' && name[0] != '-', "name '%s'",
+		    name);
 		for (j = 0; j < i; j++)
 			cr_expect(strcmp(config_option_name(j), name) != 0,
 			    "--%s twice in the table", name);
 	}
 	cr_expect(i >= 29, "only %zu options", i);
 	cr_expect(table_has("send-timeout") && table_has("help") &&
-	    table_has("key-password-file"), "known options missing");
+		table_has("key-password-file"),
+	    "known options missing");
 	cr_expect(config_option_name(i + 1000) == NULL &&
-	    config_option_name((size_t)-1) == NULL, "past the end");
+		config_option_name((size_t)-1) == NULL,
+	    "past the end");
 }
 
 /* Every option in --help has a line of its own, "  -X, --name" or
  * "      --name", with the name at column 8; lines fit 80 columns. */
 Test(config_help, lists_exactly_the_table)
 {
-	const char *h = config_help(), *line, *end;
+	const char	   *h = config_help(), *line, *end;
 	static struct names l;
-	size_t len;
+	size_t		    len;
 
 	cr_assert(h != NULL);
 	l.n = 0;
@@ -953,20 +997,23 @@ Test(config_help, lists_exactly_the_table)
 		    (int)len, line);
 		if (len > 8 && strncmp(line + 6, "--", 2) == 0 &&
 		    (strncmp(line, "      ", 6) == 0 ||
-		    (strncmp(line, "  -", 3) == 0 &&
-		    strncmp(line + 4, ", ", 2) == 0)))
+			(strncmp(line, "  -", 3) == 0 &&
+			    strncmp(line + 4, ", ", 2) == 0)))
 			names_add(&l, line + 8);
 	}
 	names_match_table(&l, "config_help()");
 	/* Made whole, not cut short by its buffer. */
 	len = strlen(h);
-	cr_expect(len > 21 && strcmp(h + len - 21, "live sessions go on.\n")
-	    == 0, "help cut short: ends '%s'", len > 40 ? h + len - 40 : h);
+	cr_expect(len > 21 &&
+		strcmp(h + len - 21, "live sessions go on.\n") == 0,
+	    "help cut short: ends '%s'", len > 40 ? h + len - 40 : h);
 	cr_expect(strstr(h, "  -h, --help ") != NULL &&
-	    strstr(h, "  -v, --verbose ") != NULL &&
-	    strstr(h, "  -6, --prefer-ipv6 ") != NULL, "short letters");
+		strstr(h, "  -v, --verbose ") != NULL &&
+		strstr(h, "  -6, --prefer-ipv6 ") != NULL,
+	    "short letters");
 	cr_expect(strstr(h, "--send-timeout N ") != NULL &&
-	    strstr(h, "(default: 60)") != NULL, "--send-timeout N, 60");
+		strstr(h, "(default: 60)") != NULL,
+	    "--send-timeout N, 60");
 	cr_expect(config_help() == h, "help made twice");
 }
 
@@ -975,10 +1022,10 @@ Test(config_help, lists_exactly_the_table)
 static char *
 man_page_read(void)
 {
-	char path[4096], *buf;
+	char	    path[4096], *buf;
 	const char *srcdir = getenv("SRCDIR"), *slash;
-	FILE *f;
-	long len;
+	FILE	   *f;
+	long	    len;
 
 	if (srcdir != NULL && *srcdir != '\0')
 		snprintf(path, sizeof(path), "%s/man/wsbridge.1", srcdir);
@@ -991,9 +1038,10 @@ man_page_read(void)
 		    slash != NULL ? "" : "./");
 	}
 	f = fopen(path, "r");
-	cr_assert(f != NULL, "man page %s: cannot open it (SRCDIR=%s): the "
-	    "option table must be checked against it", path,
-	    srcdir != NULL ? srcdir : "(unset)");
+	cr_assert(f != NULL,
+	    "man page %s: cannot open it (SRCDIR=%s): the "
+	    "option table must be checked against it",
+	    path, srcdir != NULL ? srcdir : "(unset)");
 	cr_assert(fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0);
 	rewind(f);
 	buf = malloc((size_t)len + 1);
@@ -1012,13 +1060,15 @@ man_page_read(void)
 static const char *
 man_option_at(const char *text, const char *p)
 {
-	if (strncmp(p, "Fl -", 4) == 0 && (p == text || p[-1] == ' ' ||
-	    p[-1] == '.') && name_char((unsigned char)p[4]) && p[4] != '-')
+	if (strncmp(p, "Fl -", 4) == 0 &&
+	    (p == text || p[-1] == ' ' || p[-1] == '.') &&
+	    name_char((unsigned char)p[4]) && p[4] != '-')
 		return p + 4;
 	if (strncmp(p, "\\-\\-", 4) == 0 && name_char((unsigned char)p[4]))
 		return p + 4;
-	if (strncmp(p, "--", 2) == 0 && (p == text || p[-1] == ' ' ||
-	    p[-1] == '\n') && p[2] >= 'a' && p[2] <= 'z')
+	if (strncmp(p, "--", 2) == 0 &&
+	    (p == text || p[-1] == ' ' || p[-1] == '\n') && p[2] >= 'a' &&
+	    p[2] <= 'z')
 		return p + 2;
 	return NULL;
 }
@@ -1028,9 +1078,9 @@ man_option_at(const char *text, const char *p)
 Test(config_man, lists_exactly_the_table)
 {
 	static struct names items, mentions;
-	const char *line, *p, *name, *end;
-	char *text = man_page_read();
-	size_t i;
+	const char	   *line, *p, *name, *end;
+	char		   *text = man_page_read();
+	size_t		    i;
 
 	items.n = mentions.n = 0;
 	for (line = text; *line != '\0'; line = *end ? end + 1 : end) {
@@ -1049,7 +1099,9 @@ Test(config_man, lists_exactly_the_table)
 	/* Mentions outside the entries (SYNOPSIS, text, EXAMPLES). */
 	cr_expect(mentions.n > items.n, "only %zu mentions", mentions.n);
 	for (i = 0; i < mentions.n; i++)
-		cr_expect(table_has(mentions.name[i]), "the man page mentions "
-		    "--%s, which is not an option", mentions.name[i]);
+		cr_expect(table_has(mentions.name[i]),
+		    "the man page mentions "
+		    "--%s, which is not an option",
+		    mentions.name[i]);
 	free(text);
 }

@@ -1,6 +1,6 @@
 /* Unit tests for the RFC 6455 section 5 frame codec (src/frame.c). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem, strcasestr, strndup */
+#define _GNU_SOURCE /* memmem, strcasestr, strndup */
 #endif
 
 #include <stdint.h>
@@ -27,14 +27,14 @@
  * code is the Close code expected with -1.
  */
 struct decode_case {
-	const char *desc;
+	const char    *desc;
 	const uint8_t *buf;
-	size_t len;
-	int require_mask;
-	int ret;
-	int code;
-	unsigned fin, rsv, opcode, masked;
-	uint64_t length;
+	size_t	       len;
+	int	       require_mask;
+	int	       ret;
+	int	       code;
+	unsigned       fin, rsv, opcode, masked;
+	uint64_t       length;
 };
 
 static const struct decode_case decode_cases[] = {
@@ -52,14 +52,14 @@ static const struct decode_case decode_cases[] = {
 	{ "16-bit length 65535 masked", B("\x82\xfe\xff\xff" M), 1, 8, 0, 1, 0,
 	    2, 1, 65535 },
 	{ "64-bit length 65536 (RFC 5.7)",
-	    B("\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00"), 0, 10, 0, 1, 0, 2, 0,
-	    65536 },
+	    B("\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00"), 0, 10, 0, 1, 0, 2,
+	    0, 65536 },
 	{ "64-bit length 2^32 masked",
 	    B("\x82\xff\x00\x00\x00\x01\x00\x00\x00\x00" M), 1, 14, 0, 1, 0, 2,
 	    1, 4294967296ULL },
 	{ "64-bit length 2^63-1",
-	    B("\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff"), 0, 10, 0, 1, 0, 2, 0,
-	    0x7fffffffffffffffULL },
+	    B("\x82\x7f\x7f\xff\xff\xff\xff\xff\xff\xff"), 0, 10, 0, 1, 0, 2,
+	    0, 0x7fffffffffffffffULL },
 	{ "masked frame without require_mask", B("\x82\x85" M), 0, 6, 0, 1, 0,
 	    2, 1, 5 },
 	{ "binary fin=0", B("\x02\x80" M), 1, 6, 0, 0, 0, 2, 1, 0 },
@@ -100,8 +100,10 @@ static const struct decode_case decode_cases[] = {
 	{ "fragmented pong (fin=0)", B("\x0a\x80" M), 1, -1, 1002 },
 	{ "64-bit length with top bit set",
 	    B("\x82\xff\x80\x00\x00\x00\x00\x00\x00\x00" M), 1, -1, 1002 },
-	{ "64-bit length all ones", B("\x82\xff\xff\xff\xff\xff\xff\xff\xff"
-	    "\xff" M), 1, -1, 1002 },
+	{ "64-bit length all ones",
+	    B("\x82\xff\xff\xff\xff\xff\xff\xff\xff"
+	      "\xff" M),
+	    1, -1, 1002 },
 	{ "unmasked client binary", B("\x82\x05"), 1, -1, 1002 },
 	{ "unmasked client close", B("\x88\x00"), 1, -1, 1002 },
 	{ "unmasked client 16-bit length", B("\x82\x7e\x01\x00"), 1, -1,
@@ -125,8 +127,10 @@ check_decode(const struct decode_case *c, int ret,
 		    "%s (%s): error without a reason", c->desc, how);
 		return;
 	}
-	cr_expect_eq(fh->fin, c->fin, "%s (%s): fin %u", c->desc, how, fh->fin);
-	cr_expect_eq(fh->rsv, c->rsv, "%s (%s): rsv %u", c->desc, how, fh->rsv);
+	cr_expect_eq(fh->fin, c->fin, "%s (%s): fin %u", c->desc, how,
+	    fh->fin);
+	cr_expect_eq(fh->rsv, c->rsv, "%s (%s): rsv %u", c->desc, how,
+	    fh->rsv);
 	cr_expect_eq(fh->opcode, c->opcode, "%s (%s): opcode %u", c->desc, how,
 	    fh->opcode);
 	cr_expect_eq(fh->masked, c->masked, "%s (%s): masked %u", c->desc, how,
@@ -141,10 +145,10 @@ check_decode(const struct decode_case *c, int ret,
 Test(frame_decode_header, table)
 {
 	const struct decode_case *c;
-	struct frame_header fh;
-	struct frame_error err;
-	size_t i;
-	int ret;
+	struct frame_header	  fh;
+	struct frame_error	  err;
+	size_t			  i;
+	int			  ret;
 
 	for (i = 0; i < NELEM(decode_cases); i++) {
 		c = &decode_cases[i];
@@ -160,11 +164,11 @@ Test(frame_decode_header, table)
 Test(frame_decode_header, trailing_payload_not_consumed)
 {
 	const struct decode_case *c;
-	struct frame_header fh;
-	struct frame_error err;
-	uint8_t buf[64];
-	size_t i;
-	int ret;
+	struct frame_header	  fh;
+	struct frame_error	  err;
+	uint8_t			  buf[64];
+	size_t			  i;
+	int			  ret;
 
 	for (i = 0; i < NELEM(decode_cases); i++) {
 		c = &decode_cases[i];
@@ -185,10 +189,10 @@ Test(frame_decode_header, trailing_payload_not_consumed)
 Test(frame_decode_header, every_split_point)
 {
 	const struct decode_case *c;
-	struct frame_header fh;
-	struct frame_error err;
-	size_t i, k;
-	int ret;
+	struct frame_header	  fh;
+	struct frame_error	  err;
+	size_t			  i, k;
+	int			  ret;
 
 	for (i = 0; i < NELEM(decode_cases); i++) {
 		c = &decode_cases[i];
@@ -202,7 +206,7 @@ Test(frame_decode_header, every_split_point)
 				    c->desc, k, c->len, ret);
 			else
 				cr_expect(ret == -2 ||
-				    (ret == -1 && err.code == c->code),
+					(ret == -1 && err.code == c->code),
 				    "%s: prefix %zu of %zu returned %d code %d",
 				    c->desc, k, c->len, ret, err.code);
 		}
@@ -213,11 +217,11 @@ Test(frame_decode_header, every_split_point)
 Test(frame_decode_header, page_edge)
 {
 	const struct decode_case *c;
-	struct frame_header fh;
-	struct frame_error err;
-	uint8_t *end;
-	size_t i, k, room = 0;
-	int ret;
+	struct frame_header	  fh;
+	struct frame_error	  err;
+	uint8_t			 *end;
+	size_t			  i, k, room = 0;
+	int			  ret;
 
 	for (i = 0; i < NELEM(decode_cases); i++)
 		if (decode_cases[i].len > room)
@@ -245,12 +249,12 @@ Test(frame_decode_header, page_edge)
  */
 struct seq_step {
 	unsigned fin, opcode;
-	int ret, code, in;
+	int	 ret, code, in;
 };
 
 struct seq_case {
-	const char *desc;
-	size_t n;
+	const char     *desc;
+	size_t		n;
 	struct seq_step step[6];
 };
 
@@ -262,7 +266,7 @@ static const struct seq_case seq_cases[] = {
 	{ "continuation fin=0 with no message", 1, { { 0, 0, -1, 1002, 0 } } },
 	{ "fragmented binary closed by fin continuation", 4,
 	    { { 0, 2, 0, 0, 1 }, { 0, 0, 0, 0, 1 }, { 1, 0, 0, 0, 0 },
-	    { 1, 2, 0, 0, 0 } } },
+		{ 1, 2, 0, 0, 0 } } },
 	{ "two fragments", 2, { { 0, 2, 0, 0, 1 }, { 1, 0, 0, 0, 0 } } },
 	{ "new binary frame inside open message", 2,
 	    { { 0, 2, 0, 0, 1 }, { 1, 2, -1, 1002, 0 } } },
@@ -276,7 +280,7 @@ static const struct seq_case seq_cases[] = {
 	    { { 1, 9, 0, 0, 0 }, { 1, 0xa, 0, 0, 0 }, { 1, 8, 0, 0, 0 } } },
 	{ "control frames mid-message leave it open", 5,
 	    { { 0, 2, 0, 0, 1 }, { 1, 9, 0, 0, 1 }, { 0, 0, 0, 0, 1 },
-	    { 1, 0xa, 0, 0, 1 }, { 1, 0, 0, 0, 0 } } },
+		{ 1, 0xa, 0, 0, 1 }, { 1, 0, 0, 0, 0 } } },
 	{ "close mid-message passes", 2,
 	    { { 0, 2, 0, 0, 1 }, { 1, 8, 0, 0, 1 } } },
 };
@@ -286,10 +290,10 @@ Test(frame_check_sequence, table)
 	const struct seq_case *c;
 	const struct seq_step *s;
 	struct frame_msg_state st;
-	struct frame_header fh;
-	struct frame_error err;
-	size_t i, j;
-	int ret;
+	struct frame_header    fh;
+	struct frame_error     err;
+	size_t		       i, j;
+	int		       ret;
 
 	for (i = 0; i < NELEM(seq_cases); i++) {
 		c = &seq_cases[i];
@@ -309,8 +313,8 @@ Test(frame_check_sequence, table)
 				break;
 			if (ret == -1) {
 				cr_expect_eq(err.code, s->code,
-				    "%s: step %zu code %d, want %d", c->desc, j,
-				    err.code, s->code);
+				    "%s: step %zu code %d, want %d", c->desc,
+				    j, err.code, s->code);
 				cr_expect(err.reason != NULL,
 				    "%s: step %zu no reason", c->desc, j);
 				break;
@@ -325,8 +329,8 @@ Test(frame_check_sequence, table)
 Test(frame_check_sequence, text_reason)
 {
 	struct frame_msg_state st = { 0 };
-	struct frame_header fh = { .fin = 1, .opcode = FRAME_OP_TEXT };
-	struct frame_error err = { 0, NULL };
+	struct frame_header    fh = { .fin = 1, .opcode = FRAME_OP_TEXT };
+	struct frame_error     err = { 0, NULL };
 
 	cr_assert_eq(frame_check_sequence(&st, &fh, &err), -1);
 	cr_expect_eq(err.code, CLOSE_UNSUPPORTED_DATA);
@@ -361,8 +365,8 @@ static const uint8_t test_mask[4] = { 0x37, 0xfa, 0x21, 0x3d };
 /* Every offset 0..7, length 0..40, and start alignment 0..7. */
 Test(frame_unmask, matches_reference_small)
 {
-	uint8_t in[64], want[64], got[64];
-	size_t len, align;
+	uint8_t	 in[64], want[64], got[64];
+	size_t	 len, align;
 	uint64_t off;
 
 	for (align = 0; align < 8; align++)
@@ -375,8 +379,8 @@ Test(frame_unmask, matches_reference_small)
 				frame_unmask(got + align, len, test_mask, off);
 				cr_expect(memcmp(got, want, sizeof(got)) == 0,
 				    "unmask differs: align %zu offset %llu "
-				    "len %zu", align,
-				    (unsigned long long)off, len);
+				    "len %zu",
+				    align, (unsigned long long)off, len);
 			}
 }
 
@@ -384,9 +388,9 @@ Test(frame_unmask, matches_reference_small)
 Test(frame_unmask, matches_reference_large)
 {
 	static const uint64_t offs[] = { 0, 1, 2, 3, 5, 4294967295ULL,
-	    (1ULL << 40) + 3, UINT64_MAX };
-	size_t len = (1 << 20) + 13, i;
-	uint8_t *in, *want, *got;
+		(1ULL << 40) + 3, UINT64_MAX };
+	size_t		      len = (1 << 20) + 13, i;
+	uint8_t		     *in, *want, *got;
 
 	in = malloc(len + 1);
 	want = malloc(len + 1);
@@ -411,7 +415,7 @@ Test(frame_unmask, matches_reference_large)
 Test(frame_unmask, pieces_equal_whole)
 {
 	uint8_t whole[67], pieces[67];
-	size_t n = sizeof(whole), k, l;
+	size_t	n = sizeof(whole), k, l;
 
 	fill(whole, n, 7);
 	memcpy(pieces, whole, n);
@@ -445,13 +449,13 @@ Test(frame_unmask, rfc_example)
 
 /* frame_encode_header: exact bytes for the RFC 5.7 examples. */
 struct encode_case {
-	const char *desc;
-	int fin;
-	unsigned opcode;
-	uint64_t length;
-	int masked;
+	const char    *desc;
+	int	       fin;
+	unsigned       opcode;
+	uint64_t       length;
+	int	       masked;
 	const uint8_t *want;
-	size_t want_len;
+	size_t	       want_len;
 };
 
 static const struct encode_case encode_cases[] = {
@@ -469,8 +473,8 @@ static const struct encode_case encode_cases[] = {
 Test(frame_encode_header, exact_bytes)
 {
 	const struct encode_case *c;
-	uint8_t out[WSB_MAX_FRAME_HEADER + 2];
-	size_t i, n;
+	uint8_t			  out[WSB_MAX_FRAME_HEADER + 2];
+	size_t			  i, n;
 
 	for (i = 0; i < NELEM(encode_cases); i++) {
 		c = &encode_cases[i];
@@ -490,47 +494,51 @@ Test(frame_encode_header, exact_bytes)
 Test(frame_encode_header, round_trip)
 {
 	static const uint64_t lens[] = { 0, 1, 125, 126, 127, 65535, 65536,
-	    4294967295ULL, 4294967296ULL, 0x7fffffffffffffffULL };
+		4294967295ULL, 4294967296ULL, 0x7fffffffffffffffULL };
 	static const unsigned ops[] = { 0, 2, 8, 9, 0xa };
-	struct frame_header fh;
-	struct frame_error err;
-	uint8_t out[WSB_MAX_FRAME_HEADER];
-	size_t i, j, n, want;
-	int m, fin, ret;
+	struct frame_header   fh;
+	struct frame_error    err;
+	uint8_t		      out[WSB_MAX_FRAME_HEADER];
+	size_t		      i, j, n, want;
+	int		      m, fin, ret;
 
 	for (i = 0; i < NELEM(lens); i++)
 		for (j = 0; j < NELEM(ops); j++)
 			for (m = 0; m < 2; m++)
 				for (fin = 0; fin < 2; fin++) {
-					if (ops[j] >= 8 && (lens[i] > 125 ||
-					    !fin))
+					if (ops[j] >= 8 &&
+					    (lens[i] > 125 || !fin))
 						continue;
 					n = frame_encode_header(out, fin,
 					    ops[j], lens[i],
 					    m ? test_mask : NULL);
 					want = 2 + (m ? 4 : 0) +
-					    (lens[i] > 65535 ? 8 :
-					    lens[i] > 125 ? 2 : 0);
-					cr_expect_eq(n, want, "len %llu op %u "
+					    (lens[i] > 65535	  ? 8 :
+						    lens[i] > 125 ? 2 :
+								    0);
+					cr_expect_eq(n, want,
+					    "len %llu op %u "
 					    "mask %d: header %zu, want %zu",
 					    (unsigned long long)lens[i],
 					    ops[j], m, n, want);
 					memset(&fh, 0, sizeof(fh));
 					ret = frame_decode_header(out, n, m,
 					    &fh, &err);
-					cr_expect_eq(ret, (int)n, "len %llu op "
+					cr_expect_eq(ret, (int)n,
+					    "len %llu op "
 					    "%u mask %d: decode %d",
 					    (unsigned long long)lens[i],
 					    ops[j], m, ret);
 					if (ret != (int)n)
 						continue;
 					cr_expect(fh.fin == (unsigned)fin &&
-					    fh.opcode == ops[j] &&
-					    fh.masked == (unsigned)m &&
-					    fh.rsv == 0 &&
-					    fh.length == lens[i] &&
-					    (!m || !memcmp(fh.mask, test_mask,
-					    4)),
+						fh.opcode == ops[j] &&
+						fh.masked == (unsigned)m &&
+						fh.rsv == 0 &&
+						fh.length == lens[i] &&
+						(!m ||
+						    !memcmp(fh.mask, test_mask,
+							4)),
 					    "len %llu op %u mask %d fin %d: "
 					    "round trip differs",
 					    (unsigned long long)lens[i],
@@ -540,8 +548,8 @@ Test(frame_encode_header, round_trip)
 
 /* frame_close_code_valid: RFC 6455 7.4 and the IANA registry. */
 struct code_case {
-	int code;
-	int valid;
+	int	    code;
+	int	    valid;
 	const char *desc;
 };
 
@@ -580,7 +588,7 @@ static const struct code_case code_cases[] = {
 Test(frame_close_code_valid, table)
 {
 	size_t i;
-	int got;
+	int    got;
 
 	for (i = 0; i < NELEM(code_cases); i++) {
 		got = frame_close_code_valid(code_cases[i].code);
@@ -591,10 +599,10 @@ Test(frame_close_code_valid, table)
 
 /* frame_utf8_valid: Markus Kuhn's stress test and Autobahn case 6. */
 struct utf8_case {
-	const char *desc;
+	const char    *desc;
 	const uint8_t *s;
-	size_t len;
-	int valid;
+	size_t	       len;
+	int	       valid;
 };
 
 static const struct utf8_case utf8_cases[] = {
@@ -603,8 +611,10 @@ static const struct utf8_case utf8_cases[] = {
 	{ "NUL inside", B("a\0b"), 1 },
 	{ "2-byte U+0080", B("\xc2\x80"), 1 },
 	{ "2-byte U+07FF", B("\xdf\xbf"), 1 },
-	{ "Greek kosme (Autobahn 6.2.1)", B("\xce\xba\xe1\xbd\xb9\xcf\x83"
-	    "\xce\xbc\xce\xb5"), 1 },
+	{ "Greek kosme (Autobahn 6.2.1)",
+	    B("\xce\xba\xe1\xbd\xb9\xcf\x83"
+	      "\xce\xbc\xce\xb5"),
+	    1 },
 	{ "3-byte U+0800", B("\xe0\xa0\x80"), 1 },
 	{ "3-byte euro sign", B("\xe2\x82\xac"), 1 },
 	{ "3-byte U+D7FF (before surrogates)", B("\xed\x9f\xbf"), 1 },
@@ -631,8 +641,10 @@ static const struct utf8_case utf8_cases[] = {
 	{ "surrogate U+DC00", B("\xed\xb0\x80"), 0 },
 	{ "surrogate U+DFFF", B("\xed\xbf\xbf"), 0 },
 	{ "surrogate pair U+D800 U+DC00", B("\xed\xa0\x80\xed\xb0\x80"), 0 },
-	{ "Autobahn 6.3.1 kosme with surrogate", B("\xce\xba\xe1\xbd\xb9\xcf"
-	    "\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"), 0 },
+	{ "Autobahn 6.3.1 kosme with surrogate",
+	    B("\xce\xba\xe1\xbd\xb9\xcf"
+	      "\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64"),
+	    0 },
 	{ "past U+10FFFF F4 90 80 80", B("\xf4\x90\x80\x80"), 0 },
 	{ "past U+10FFFF F5 80 80 80", B("\xf5\x80\x80\x80"), 0 },
 	{ "past U+10FFFF F7 BF BF BF", B("\xf7\xbf\xbf\xbf"), 0 },
@@ -653,13 +665,18 @@ static const struct utf8_case utf8_cases[] = {
 	{ "start byte then start byte C2 C2 80", B("\xc2\xc2\x80"), 0 },
 	{ "stray continuation 80", B("\x80"), 0 },
 	{ "stray continuation BF", B("\xbf"), 0 },
-	{ "stray continuation mid-ASCII", B("a\x80" "b"), 0 },
+	{ "stray continuation mid-ASCII",
+	    B("a\x80"
+	      "b"),
+	    0 },
 	{ "two stray continuations", B("\x80\x80"), 0 },
 	{ "continuation after a whole 2-byte", B("\xc2\x80\x80"), 0 },
 	{ "extra continuation after 4-byte", B("\xf0\x9f\x98\x80\x80"), 0 },
 	{ "2-byte starts each before a space", B("\xc0 \xc1 \xc2 \xdf "), 0 },
-	{ "invalid after a long ASCII run", B("0123456789abcdef0123456789"
-	    "abcdef\xff"), 0 },
+	{ "invalid after a long ASCII run",
+	    B("0123456789abcdef0123456789"
+	      "abcdef\xff"),
+	    0 },
 	{ "long ASCII run", B("0123456789abcdef0123456789abcdef0123456789"),
 	    1 },
 };
@@ -667,7 +684,7 @@ static const struct utf8_case utf8_cases[] = {
 Test(frame_utf8_valid, table)
 {
 	size_t i;
-	int got;
+	int    got;
 
 	for (i = 0; i < NELEM(utf8_cases); i++) {
 		got = frame_utf8_valid(utf8_cases[i].s, utf8_cases[i].len);
@@ -681,8 +698,8 @@ Test(frame_utf8_valid, table)
 Test(frame_utf8_valid, page_edge)
 {
 	uint8_t *end;
-	size_t i, room = 0;
-	int got;
+	size_t	 i, room = 0;
+	int	 got;
 
 	for (i = 0; i < NELEM(utf8_cases); i++)
 		if (utf8_cases[i].len > room)
@@ -704,7 +721,7 @@ Test(frame_utf8_valid, page_edge)
 Test(frame_utf8_valid, every_position)
 {
 	uint8_t buf[80];
-	size_t i;
+	size_t	i;
 
 	for (i = 0; i < sizeof(buf); i++) {
 		memset(buf, 'a', sizeof(buf));
@@ -728,21 +745,26 @@ Test(frame_utf8_valid, every_position)
 
 /* frame_parse_close on received payloads. */
 struct close_case {
-	const char *desc;
+	const char    *desc;
 	const uint8_t *p;
-	size_t len;
-	int ret;
-	int code;	/* the parsed code, or the error code */
-	size_t reason_len;
+	size_t	       len;
+	int	       ret;
+	int	       code; /* the parsed code, or the error code */
+	size_t	       reason_len;
 };
 
 static const struct close_case close_cases[] = {
 	{ "empty: no status", B(""), 0, CLOSE_NO_STATUS, 0 },
 	{ "one byte", B("\x03"), -1, 1002 },
 	{ "1000 without reason", B("\x03\xe8"), 0, 1000, 0 },
-	{ "1001 with reason", B("\x03\xe9" "bye"), 0, 1001, 3 },
-	{ "3000 with UTF-8 reason", B("\x0b\xb8\xce\xba\xe1\xbd\xb9\xcf\x83"
-	    "\xce\xbc\xce\xb5"), 0, 3000, 11 },
+	{ "1001 with reason",
+	    B("\x03\xe9"
+	      "bye"),
+	    0, 1001, 3 },
+	{ "3000 with UTF-8 reason",
+	    B("\x0b\xb8\xce\xba\xe1\xbd\xb9\xcf\x83"
+	      "\xce\xbc\xce\xb5"),
+	    0, 3000, 11 },
 	{ "4999 private use", B("\x13\x87"), 0, 4999, 0 },
 	{ "code 0", B("\x00\x00"), -1, 1002 },
 	{ "code 999", B("\x03\xe7"), -1, 1002 },
@@ -755,18 +777,24 @@ static const struct close_case close_cases[] = {
 	{ "code 65535", B("\xff\xff"), -1, 1002 },
 	{ "invalid code and bad UTF-8", B("\x03\xe7\xff"), -1, 1002 },
 	{ "reason FF", B("\x03\xe8\xff"), -1, 1007 },
-	{ "reason overlong C0 80", B("\x03\xe8" "ab\xc0\x80"), -1, 1007 },
+	{ "reason overlong C0 80",
+	    B("\x03\xe8"
+	      "ab\xc0\x80"),
+	    -1, 1007 },
 	{ "reason surrogate", B("\x03\xe8\xed\xa0\x80"), -1, 1007 },
-	{ "reason truncated 2-byte", B("\x03\xe8" "ok\xc2"), -1, 1007 },
+	{ "reason truncated 2-byte",
+	    B("\x03\xe8"
+	      "ok\xc2"),
+	    -1, 1007 },
 };
 
 Test(frame_parse_close, table)
 {
 	const struct close_case *c;
-	struct frame_error err;
-	const uint8_t *reason;
-	size_t reason_len, i;
-	int code, ret;
+	struct frame_error	 err;
+	const uint8_t		*reason;
+	size_t			 reason_len, i;
+	int			 code, ret;
 
 	for (i = 0; i < NELEM(close_cases); i++) {
 		c = &close_cases[i];
@@ -798,17 +826,18 @@ Test(frame_parse_close, table)
 /* A 125-byte payload: code and 123 bytes of reason, the largest. */
 Test(frame_parse_close, largest_payload)
 {
-	uint8_t p[125];
-	const uint8_t *reason;
+	uint8_t		   p[125];
+	const uint8_t	  *reason;
 	struct frame_error err;
-	size_t reason_len;
-	int code;
+	size_t		   reason_len;
+	int		   code;
 
 	p[0] = 0x03;
 	p[1] = 0xe8;
 	memset(p + 2, 'r', sizeof(p) - 2);
 	cr_assert_eq(frame_parse_close(p, sizeof(p), &code, &reason,
-	    &reason_len, &err), 0);
+			 &reason_len, &err),
+	    0);
 	cr_expect_eq(code, 1000);
 	cr_expect_eq(reason_len, 123);
 	cr_expect(reason == p + 2);
@@ -816,19 +845,24 @@ Test(frame_parse_close, largest_payload)
 
 /* frame_encode_close: exact frames. */
 struct enc_close_case {
-	const char *desc;
-	int code;
-	const char *reason;
+	const char    *desc;
+	int	       code;
+	const char    *reason;
 	const uint8_t *want;
-	size_t want_len;
+	size_t	       want_len;
 };
 
 static const struct enc_close_case enc_close_cases[] = {
-	{ "1000 with reason", 1000, "bye", B("\x88\x05\x03\xe8" "bye") },
+	{ "1000 with reason", 1000, "bye",
+	    B("\x88\x05\x03\xe8"
+	      "bye") },
 	{ "1000 empty reason", 1000, "", B("\x88\x02\x03\xe8") },
 	{ "1011 with reason", 1011, "connect failed",
-	    B("\x88\x10\x03\xf3" "connect failed") },
-	{ "4000 private", 4000, "x", B("\x88\x03\x0f\xa0" "x") },
+	    B("\x88\x10\x03\xf3"
+	      "connect failed") },
+	{ "4000 private", 4000, "x",
+	    B("\x88\x03\x0f\xa0"
+	      "x") },
 	{ "no status: empty payload", CLOSE_NO_STATUS, "ignored",
 	    B("\x88\x00") },
 	{ "no status, empty reason", CLOSE_NO_STATUS, "", B("\x88\x00") },
@@ -837,8 +871,8 @@ static const struct enc_close_case enc_close_cases[] = {
 Test(frame_encode_close, table)
 {
 	const struct enc_close_case *c;
-	uint8_t out[2 + WSB_MAX_CONTROL_PAYLOAD + 1];
-	size_t i, n;
+	uint8_t			     out[2 + WSB_MAX_CONTROL_PAYLOAD + 1];
+	size_t			     i, n;
 
 	for (i = 0; i < NELEM(enc_close_cases); i++) {
 		c = &enc_close_cases[i];
@@ -855,13 +889,13 @@ Test(frame_encode_close, table)
  * reason that fits is kept whole, and what goes out parses back. */
 Test(frame_encode_close, reason_cut_to_fit)
 {
-	uint8_t out[2 + WSB_MAX_CONTROL_PAYLOAD + 16];
-	char reason[256];
+	uint8_t		    out[2 + WSB_MAX_CONTROL_PAYLOAD + 16];
+	char		    reason[256];
 	struct frame_header fh;
-	struct frame_error err;
-	const uint8_t *r;
-	size_t rlen, n, want, got;
-	int code, hl;
+	struct frame_error  err;
+	const uint8_t	   *r;
+	size_t		    rlen, n, want, got;
+	int		    code, hl;
 
 	for (rlen = 120; rlen <= 200; rlen++) {
 		memset(reason, 'x', rlen);
@@ -869,8 +903,8 @@ Test(frame_encode_close, reason_cut_to_fit)
 		memset(out, 0xee, sizeof(out));
 		n = frame_encode_close(out, 1008, reason);
 		want = rlen > 123 ? 123 : rlen;
-		cr_expect_eq(n, 2 + 2 + want, "reason %zu: frame %zu, want %zu",
-		    rlen, n, 2 + 2 + want);
+		cr_expect_eq(n, 2 + 2 + want,
+		    "reason %zu: frame %zu, want %zu", rlen, n, 2 + 2 + want);
 		cr_expect_eq(out[1], 2 + want, "reason %zu: length byte %u",
 		    rlen, out[1]);
 		cr_expect(out[2 + WSB_MAX_CONTROL_PAYLOAD] == 0xee,
@@ -880,11 +914,12 @@ Test(frame_encode_close, reason_cut_to_fit)
 		if (hl != 2)
 			continue;
 		cr_expect(fh.fin == 1 && fh.opcode == FRAME_OP_CLOSE &&
-		    !fh.masked && fh.length == n - 2,
+			!fh.masked && fh.length == n - 2,
 		    "reason %zu: bad header", rlen);
 		code = 0;
 		cr_expect_eq(frame_parse_close(out + 2, n - 2, &code, &r, &got,
-		    &err), 0, "reason %zu: own Close does not parse", rlen);
+				 &err),
+		    0, "reason %zu: own Close does not parse", rlen);
 		cr_expect_eq(code, 1008, "reason %zu: code %d", rlen, code);
 		cr_expect_eq(got, want, "reason %zu: parsed reason %zu", rlen,
 		    got);
@@ -895,12 +930,12 @@ Test(frame_encode_close, reason_cut_to_fit)
  * the peer would answer 1007: the cut must fall on a character edge. */
 Test(frame_encode_close, cut_keeps_utf8_valid)
 {
-	uint8_t out[2 + WSB_MAX_CONTROL_PAYLOAD + 16];
-	char reason[256];
+	uint8_t		   out[2 + WSB_MAX_CONTROL_PAYLOAD + 16];
+	char		   reason[256];
 	struct frame_error err;
-	const uint8_t *r;
-	size_t rl, pad, n;
-	int code, ret;
+	const uint8_t	  *r;
+	size_t		   rl, pad, n;
+	int		   code, ret;
 
 	for (pad = 118; pad <= 124; pad++) {
 		memset(reason, 'a', pad);
@@ -910,9 +945,10 @@ Test(frame_encode_close, cut_keeps_utf8_valid)
 		cr_expect(n <= 2 + WSB_MAX_CONTROL_PAYLOAD,
 		    "pad %zu: frame %zu too long", pad, n);
 		ret = frame_parse_close(out + 2, n - 2, &code, &r, &rl, &err);
-		cr_expect_eq(ret, 0, "pad %zu: cut reason refused by "
-		    "frame_parse_close (code %d): not valid UTF-8", pad,
-		    err.code);
+		cr_expect_eq(ret, 0,
+		    "pad %zu: cut reason refused by "
+		    "frame_parse_close (code %d): not valid UTF-8",
+		    pad, err.code);
 		cr_expect(frame_utf8_valid(out + 4, n - 4),
 		    "pad %zu: cut reason is not UTF-8", pad);
 	}

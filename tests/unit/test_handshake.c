@@ -1,6 +1,6 @@
 /* Unit tests for the RFC 6455 section 4 server handshake (src/handshake.c). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem, strcasestr, strndup */
+#define _GNU_SOURCE /* memmem, strcasestr, strndup */
 #endif
 
 #include <stdio.h>
@@ -41,16 +41,18 @@ Test(handshake_accept_key, rfc_examples)
 		{ "AQIDBAUGBwgJCgsMDQ4PEA==", "C/0nmHhBztSRGR1CwL6Tf4ZjwpY=",
 		    "bytes 1..16" },
 	};
-	char out[HANDSHAKE_ACCEPT_LEN + 1];
+	char   out[HANDSHAKE_ACCEPT_LEN + 1];
 	size_t i;
 
 	for (i = 0; i < NELEM(cases); i++) {
 		memset(out, 'Z', sizeof(out));
 		cr_expect_eq(handshake_accept_key(cases[i][0],
-		    strlen(cases[i][0]), out), 0, "%s: failed", cases[i][2]);
+				 strlen(cases[i][0]), out),
+		    0, "%s: failed", cases[i][2]);
 		cr_expect(memchr(out, '\0', sizeof(out)) != NULL &&
-		    strcmp(out, cases[i][1]) == 0, "%s: got '%.*s', want '%s'",
-		    cases[i][2], HANDSHAKE_ACCEPT_LEN, out, cases[i][1]);
+			strcmp(out, cases[i][1]) == 0,
+		    "%s: got '%.*s', want '%s'", cases[i][2],
+		    HANDSHAKE_ACCEPT_LEN, out, cases[i][1]);
 	}
 }
 
@@ -59,8 +61,8 @@ Test(handshake_accept_key, uses_key_len)
 {
 	char out[HANDSHAKE_ACCEPT_LEN + 1];
 
-	cr_assert_eq(handshake_accept_key(KEY "trailing junk", strlen(KEY),
-	    out), 0);
+	cr_assert_eq(
+	    handshake_accept_key(KEY "trailing junk", strlen(KEY), out), 0);
 	cr_expect_str_eq(out, ACCEPT);
 }
 
@@ -75,7 +77,7 @@ Test(handshake_accept_key, uses_key_len)
 struct check_case {
 	const char *desc;
 	const char *req;
-	int status;
+	int	    status;
 	const char *proto;
 	const char *extra;
 	const char *accept;
@@ -85,6 +87,7 @@ struct check_case {
 #define WITH_VER(v) RL HOST UPG CONN SKEY "Sec-WebSocket-Version:" v "\r\n" END
 #define WITH_PROTO(p) VALID "Sec-WebSocket-Protocol:" p "\r\n" END
 
+/* clang-format off */
 static const struct check_case check_cases[] = {
 	{ "valid request", VALID END, 101, NULL, NULL, ACCEPT },
 	{ "headers in another order", RL SKEY VER CONN UPG HOST END, 101,
@@ -254,6 +257,7 @@ static const struct check_case check_cases[] = {
 	{ "protocol header empty refused", WITH_PROTO(""), 400 },
 	{ "protocol absent: no header in the 101", VALID END, 101, NULL },
 };
+/* clang-format on */
 
 /* Parse text (which must be a whole head) and run handshake_check. */
 static int
@@ -263,8 +267,8 @@ run_check(const char *text, struct http_request *req,
 	int n;
 
 	n = http_parse_request(text, strlen(text), req);
-	cr_assert_eq(n, (int)strlen(text), "request did not parse (%d): %s",
-	    n, text);
+	cr_assert_eq(n, (int)strlen(text), "request did not parse (%d): %s", n,
+	    text);
 	memset(res, 0, sizeof(*res));
 	return handshake_check(req, res);
 }
@@ -277,7 +281,7 @@ check_refusal(const struct check_case *c, const struct handshake_result *res)
 	    "%s: %d without a reason", c->desc, res->status);
 	if (c->extra != NULL)
 		cr_expect(res->extra_headers != NULL &&
-		    strstr(res->extra_headers, c->extra) != NULL,
+			strstr(res->extra_headers, c->extra) != NULL,
 		    "%s: extra headers '%s' lack '%s'", c->desc,
 		    res->extra_headers ? res->extra_headers : "(null)",
 		    c->extra);
@@ -288,25 +292,27 @@ static void
 check_accepted(const struct check_case *c, const struct handshake_result *res)
 {
 	if (c->proto == NULL)
-		cr_expect(res->protocol == NULL, "%s: protocol '%s'",
-		    c->desc, res->protocol);
+		cr_expect(res->protocol == NULL, "%s: protocol '%s'", c->desc,
+		    res->protocol);
 	else
 		cr_expect(res->protocol != NULL &&
-		    strcmp(res->protocol, c->proto) == 0,
+			strcmp(res->protocol, c->proto) == 0,
 		    "%s: protocol '%s', want '%s'", c->desc,
 		    res->protocol ? res->protocol : "(null)", c->proto);
 	if (c->accept != NULL)
-		cr_expect_str_eq(res->accept, c->accept, "%s: accept '%s', "
-		    "want '%s'", c->desc, res->accept, c->accept);
+		cr_expect_str_eq(res->accept, c->accept,
+		    "%s: accept '%s', "
+		    "want '%s'",
+		    c->desc, res->accept, c->accept);
 }
 
 Test(handshake_check, table)
 {
 	const struct check_case *c;
-	struct http_request req;
-	struct handshake_result res;
-	size_t i;
-	int n, st;
+	struct http_request	 req;
+	struct handshake_result	 res;
+	size_t			 i;
+	int			 n, st;
 
 	for (i = 0; i < NELEM(check_cases); i++) {
 		c = &check_cases[i];
@@ -321,8 +327,8 @@ Test(handshake_check, table)
 		memset(&res, 0x5a, sizeof(res));
 		st = handshake_check(&req, &res);
 		cr_expect_eq(st, c->status, "%s: status %d, want %d (%s)",
-		    c->desc, st, c->status, st != 101 && res.reason ?
-		    res.reason : "");
+		    c->desc, st, c->status,
+		    st != 101 && res.reason ? res.reason : "");
 		cr_expect_eq(res.status, st, "%s: res.status %d != return %d",
 		    c->desc, res.status, st);
 		if (st != c->status)
@@ -337,7 +343,7 @@ Test(handshake_check, table)
 /* The accept value of the RFC's key, from a full check. */
 Test(handshake_check, accept_value)
 {
-	struct http_request req;
+	struct http_request	req;
 	struct handshake_result res;
 
 	cr_assert_eq(run_check(VALID END, &req, &res), 101);
@@ -347,18 +353,21 @@ Test(handshake_check, accept_value)
 /* 426 extra headers are whole header lines ending in CRLF. */
 Test(handshake_check, version_extra_headers_are_lines)
 {
-	struct http_request req;
+	struct http_request	req;
 	struct handshake_result res;
-	size_t n;
+	size_t			n;
 
 	cr_assert_eq(run_check(RL HOST UPG CONN SKEY
-	    "Sec-WebSocket-Version: 8\r\n" END, &req, &res), 426);
+			 "Sec-WebSocket-Version: 8\r\n" END,
+			 &req, &res),
+	    426);
 	cr_assert(res.extra_headers != NULL);
 	n = strlen(res.extra_headers);
 	cr_expect(n >= 2 && strcmp(res.extra_headers + n - 2, "\r\n") == 0,
 	    "extra headers '%s' do not end in CRLF", res.extra_headers);
-	cr_expect(strncasecmp(res.extra_headers, "Sec-WebSocket-Version:", 22)
-	    == 0, "extra headers '%s'", res.extra_headers);
+	cr_expect(strncasecmp(res.extra_headers,
+		      "Sec-WebSocket-Version:", 22) == 0,
+	    "extra headers '%s'", res.extra_headers);
 }
 
 /*
@@ -368,9 +377,9 @@ Test(handshake_check, version_extra_headers_are_lines)
  */
 Test(handshake_check, version_missing)
 {
-	struct http_request req;
+	struct http_request	req;
 	struct handshake_result res;
-	int st;
+	int			st;
 
 	st = run_check(RL HOST UPG CONN SKEY END, &req, &res);
 	cr_log_info("version missing: handshake_check returned %d (%s)", st,
@@ -378,7 +387,7 @@ Test(handshake_check, version_missing)
 	cr_expect(st == 400 || st == 426, "version missing: status %d", st);
 	if (st == 426)
 		cr_expect(res.extra_headers != NULL &&
-		    strstr(res.extra_headers, "Sec-WebSocket-Version: 13"),
+			strstr(res.extra_headers, "Sec-WebSocket-Version: 13"),
 		    "426 without Sec-WebSocket-Version: 13");
 }
 
@@ -386,7 +395,7 @@ Test(handshake_check, version_missing)
 struct upgrade_case {
 	const char *desc;
 	const char *req;
-	int want;
+	int	    want;
 };
 
 static const struct upgrade_case upgrade_cases[] = {
@@ -403,8 +412,8 @@ static const struct upgrade_case upgrade_cases[] = {
 Test(handshake_is_upgrade, table)
 {
 	struct http_request req;
-	size_t i;
-	int n, got;
+	size_t		    i;
+	int		    n, got;
 
 	for (i = 0; i < NELEM(upgrade_cases); i++) {
 		n = http_parse_request(upgrade_cases[i].req,
@@ -430,24 +439,24 @@ Test(handshake_check, page_edge)
 		"Sec-WebSocket-Protocol: base64",
 		"Sec-WebSocket-Version: 13",
 	};
-	static const int want[] = { 101, 400, 400, 101, 400, 101 };
-	struct http_request req;
+	static const int	want[] = { 101, 400, 400, 101, 400, 101 };
+	struct http_request	req;
 	struct handshake_result res;
-	char text[512], *end = test_guard_end(sizeof(text));
-	size_t i;
-	int len, st;
+	char			text[512], *end = test_guard_end(sizeof(text));
+	size_t			i;
+	int			len, st;
 
 	for (i = 0; i < NELEM(tails); i++) {
 		/* the tail header replaces the one it names */
 		if (i < 3)
-			len = snprintf(text, sizeof(text), RL HOST UPG CONN VER
-			    "%s\r\n\r\n", tails[i]);
+			len = snprintf(text, sizeof(text),
+			    RL HOST UPG CONN VER "%s\r\n\r\n", tails[i]);
 		else if (i < 5)
 			len = snprintf(text, sizeof(text), VALID "%s\r\n\r\n",
 			    tails[i]);
 		else
-			len = snprintf(text, sizeof(text), RL HOST UPG CONN SKEY
-			    "%s\r\n\r\n", tails[i]);
+			len = snprintf(text, sizeof(text),
+			    RL HOST UPG CONN SKEY "%s\r\n\r\n", tails[i]);
 		memcpy(end - len, text, len);
 		cr_assert_eq(http_parse_request(end - len, len, &req), len);
 		memset(&res, 0, sizeof(res));
@@ -461,23 +470,25 @@ Test(handshake_check, page_edge)
 /* handshake_format_101: the response that opens the connection. */
 Test(handshake_format_101, without_protocol)
 {
-	struct http_request req;
+	struct http_request	req;
 	struct handshake_result res;
-	char out[512];
-	int n;
+	char			out[512];
+	int			n;
 
 	cr_assert_eq(run_check(VALID END, &req, &res), 101);
 	memset(out, 0, sizeof(out));
 	n = handshake_format_101(out, sizeof(out), &res);
 	cr_assert(n > 0 && (size_t)n < sizeof(out), "returned %d", n);
-	cr_expect(strncmp(out, "HTTP/1.1 101 Switching Protocols\r\n", 34) == 0,
+	cr_expect(strncmp(out, "HTTP/1.1 101 Switching Protocols\r\n", 34) ==
+		0,
 	    "status line: '%.*s'", n, out);
 	cr_expect(strcasestr(out, "\r\nUpgrade: websocket\r\n") != NULL,
 	    "no Upgrade: websocket in '%s'", out);
 	cr_expect(strcasestr(out, "\r\nConnection: Upgrade\r\n") != NULL,
 	    "no Connection: Upgrade in '%s'", out);
 	cr_expect(strstr(out, "\r\nSec-WebSocket-Accept: " ACCEPT "\r\n") !=
-	    NULL, "no Sec-WebSocket-Accept in '%s'", out);
+		NULL,
+	    "no Sec-WebSocket-Accept in '%s'", out);
 	cr_expect(strcasestr(out, "Sec-WebSocket-Protocol") == NULL,
 	    "protocol line without a protocol: '%s'", out);
 	cr_expect(n >= 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0,
@@ -488,22 +499,27 @@ Test(handshake_format_101, without_protocol)
 
 Test(handshake_format_101, with_protocol)
 {
-	struct http_request req;
+	struct http_request	req;
 	struct handshake_result res;
-	char out[512];
-	int n;
+	char			out[512];
+	int			n;
 
 	cr_assert_eq(run_check(VALID "Sec-WebSocket-Protocol: base64, binary"
-	    "\r\n" END, &req, &res), 101);
+				     "\r\n" END,
+			 &req, &res),
+	    101);
 	memset(out, 0, sizeof(out));
 	n = handshake_format_101(out, sizeof(out), &res);
 	cr_assert(n > 0 && (size_t)n < sizeof(out), "returned %d", n);
-	cr_expect(strncmp(out, "HTTP/1.1 101 Switching Protocols\r\n", 34) == 0,
+	cr_expect(strncmp(out, "HTTP/1.1 101 Switching Protocols\r\n", 34) ==
+		0,
 	    "status line: '%.*s'", n, out);
-	cr_expect(strstr(out, "\r\nSec-WebSocket-Protocol: binary\r\n") != NULL,
+	cr_expect(strstr(out, "\r\nSec-WebSocket-Protocol: binary\r\n") !=
+		NULL,
 	    "no Sec-WebSocket-Protocol: binary in '%s'", out);
 	cr_expect(strstr(out, "\r\nSec-WebSocket-Accept: " ACCEPT "\r\n") !=
-	    NULL, "no Sec-WebSocket-Accept in '%s'", out);
+		NULL,
+	    "no Sec-WebSocket-Accept in '%s'", out);
 	cr_expect(n >= 4 && memcmp(out + n - 4, "\r\n\r\n", 4) == 0,
 	    "does not end with a blank line: '%s'", out);
 	cr_expect(memmem(out, n, "\r\n\r\n", 4) == out + n - 4,
@@ -513,14 +529,15 @@ Test(handshake_format_101, with_protocol)
 /* Too small a buffer: -1, and nothing written past it. */
 Test(handshake_format_101, too_small)
 {
-	struct http_request req;
+	struct http_request	req;
 	struct handshake_result res;
-	char out[512];
-	int full, n;
-	size_t sz;
+	char			out[512];
+	int			full, n;
+	size_t			sz;
 
 	cr_assert_eq(run_check(VALID "Sec-WebSocket-Protocol: binary\r\n" END,
-	    &req, &res), 101);
+			 &req, &res),
+	    101);
 	full = handshake_format_101(out, sizeof(out), &res);
 	cr_assert(full > 0);
 	for (sz = 0; sz < (size_t)full; sz++) {

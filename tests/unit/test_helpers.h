@@ -16,8 +16,8 @@
 static inline size_t
 test_guard_span(size_t len)
 {
-	size_t	 pg = (size_t)sysconf(_SC_PAGESIZE);
-	size_t	 n = (len + pg - 1) / pg * pg;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t n = (len + pg - 1) / pg * pg;
 
 	return n == 0 ? pg : n;
 }
@@ -31,8 +31,8 @@ test_guard_span(size_t len)
 static inline void *
 test_guard_end(size_t len)
 {
-	size_t	 pg = (size_t)sysconf(_SC_PAGESIZE), n = test_guard_span(len);
-	char	*p;
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = test_guard_span(len);
+	char  *p;
 
 	p = mmap(NULL, n + pg, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -45,7 +45,7 @@ test_guard_end(size_t len)
 static inline void
 test_guard_free(void *end, size_t len)
 {
-	size_t	 pg = (size_t)sysconf(_SC_PAGESIZE), n = test_guard_span(len);
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = test_guard_span(len);
 
 	cr_assert(munmap((char *)end - n, n + pg) == 0, "munmap failed");
 }

@@ -1,6 +1,6 @@
 /* Unit tests for the HTTP/1.1 request-head parser and helpers (src/http.c). */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem, strcasestr, strndup */
+#define _GNU_SOURCE /* memmem, strcasestr, strndup */
 #endif
 
 #include <stdio.h>
@@ -24,22 +24,22 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 /* A browser's upgrade request head, and the same head's length. */
-#define CHROME_HEAD                                                   \
-	"GET /websockify?token=abc HTTP/1.1\r\n"                        \
-	"Host: localhost:6080\r\n"                                      \
-	"Connection: Upgrade\r\n"                                       \
-	"Pragma: no-cache\r\n"                                          \
-	"Cache-Control: no-cache\r\n"                                   \
-	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0\r\n"  \
-	"Upgrade: websocket\r\n"                                        \
-	"Origin: http://localhost:6080\r\n"                             \
-	"Sec-WebSocket-Version: 13\r\n"                                 \
-	"Accept-Encoding: gzip, deflate, br\r\n"                        \
-	"Accept-Language: en-US,en;q=0.9\r\n"                           \
-	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"               \
-	"Sec-WebSocket-Extensions: permessage-deflate; "                \
-	"client_max_window_bits\r\n"                                    \
-	"Sec-WebSocket-Protocol: binary\r\n"                            \
+#define CHROME_HEAD                                                    \
+	"GET /websockify?token=abc HTTP/1.1\r\n"                       \
+	"Host: localhost:6080\r\n"                                     \
+	"Connection: Upgrade\r\n"                                      \
+	"Pragma: no-cache\r\n"                                         \
+	"Cache-Control: no-cache\r\n"                                  \
+	"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0\r\n" \
+	"Upgrade: websocket\r\n"                                       \
+	"Origin: http://localhost:6080\r\n"                            \
+	"Sec-WebSocket-Version: 13\r\n"                                \
+	"Accept-Encoding: gzip, deflate, br\r\n"                       \
+	"Accept-Language: en-US,en;q=0.9\r\n"                          \
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"              \
+	"Sec-WebSocket-Extensions: permessage-deflate; "               \
+	"client_max_window_bits\r\n"                                   \
+	"Sec-WebSocket-Protocol: binary\r\n"                           \
 	"\r\n"
 
 /*
@@ -49,11 +49,11 @@
 struct parse_case {
 	const char *desc;
 	const char *buf;
-	int ret;
+	int	    ret;
 	const char *method;
 	const char *path;
-	int minor;
-	size_t nhdr;
+	int	    minor;
+	size_t	    nhdr;
 };
 
 static const struct parse_case parse_cases[] = {
@@ -86,8 +86,10 @@ static const struct parse_case parse_cases[] = {
 	{ "lower-case http/1.1", "GET / http/1.1\r\n\r\n", -1 },
 	{ "junk after version", "GET / HTTP/1.1x\r\n\r\n", -1 },
 	{ "garbage bytes", "\x01\x02\x03\r\n\r\n", -1 },
-	{ "TLS ClientHello start", "\x16\x03\x01\x02\x05\x01\x05\x01\xfc\r\n"
-	    "\r\n", -1 },
+	{ "TLS ClientHello start",
+	    "\x16\x03\x01\x02\x05\x01\x05\x01\xfc\r\n"
+	    "\r\n",
+	    -1 },
 	{ "empty lines before the request line (RFC 9112 2.2)",
 	    "\r\n\r\nGET / HTTP/1.1\r\n\r\n", 0, "GET", "/", 1, 0 },
 	{ "empty lines only: still waiting", "\r\n\r\n", -2 },
@@ -96,8 +98,10 @@ static const struct parse_case parse_cases[] = {
 	{ "header with empty name", "GET / HTTP/1.1\r\n: x\r\n\r\n", -1 },
 	{ "space before colon (RFC 9112 5.1)",
 	    "GET / HTTP/1.1\r\nHost : x\r\n\r\n", -1 },
-	{ "control byte in header value", "GET / HTTP/1.1\r\nX-A: a\x01b\r\n"
-	    "\r\n", -1 },
+	{ "control byte in header value",
+	    "GET / HTTP/1.1\r\nX-A: a\x01b\r\n"
+	    "\r\n",
+	    -1 },
 	{ "separator in header name", "GET / HTTP/1.1\r\nX(A): b\r\n\r\n",
 	    -1 },
 	{ "obs-fold line (RFC 9112 5.2 allows refusing)",
@@ -118,28 +122,30 @@ check_parse(const struct parse_case *c, const char *buf, size_t len, int ret,
 	if (ret != want || c->ret != 0)
 		return;
 	cr_expect(req->method_len == strlen(c->method) &&
-	    memcmp(req->method, c->method, req->method_len) == 0,
+		memcmp(req->method, c->method, req->method_len) == 0,
 	    "%s (%s): method '%.*s'", c->desc, how, (int)req->method_len,
 	    req->method);
 	cr_expect(req->path_len == strlen(c->path) &&
-	    memcmp(req->path, c->path, req->path_len) == 0,
+		memcmp(req->path, c->path, req->path_len) == 0,
 	    "%s (%s): path '%.*s'", c->desc, how, (int)req->path_len,
 	    req->path);
 	cr_expect(req->method >= buf && req->path >= buf &&
-	    req->path < buf + len, "%s (%s): pointers not into buf", c->desc,
-	    how);
+		req->path < buf + len,
+	    "%s (%s): pointers not into buf", c->desc, how);
 	cr_expect_eq(req->minor_version, c->minor, "%s (%s): minor %d",
 	    c->desc, how, req->minor_version);
-	cr_expect_eq(req->num_headers, c->nhdr, "%s (%s): %zu headers, want "
-	    "%zu", c->desc, how, req->num_headers, c->nhdr);
+	cr_expect_eq(req->num_headers, c->nhdr,
+	    "%s (%s): %zu headers, want "
+	    "%zu",
+	    c->desc, how, req->num_headers, c->nhdr);
 }
 
 Test(http_parse_request, table)
 {
 	const struct parse_case *c;
-	struct http_request req;
-	size_t i, len;
-	int ret;
+	struct http_request	 req;
+	size_t			 i, len;
+	int			 ret;
 
 	for (i = 0; i < NELEM(parse_cases); i++) {
 		c = &parse_cases[i];
@@ -170,23 +176,24 @@ Test(http_parse_request, browser_headers)
 		    "permessage-deflate; client_max_window_bits" },
 		{ "Sec-WebSocket-Protocol", "binary" },
 	};
-	struct http_request req;
+	struct http_request	  req;
 	const struct http_header *h;
-	size_t i;
+	size_t			  i;
 
 	cr_assert_eq(http_parse_request(CHROME_HEAD, strlen(CHROME_HEAD),
-	    &req), (int)strlen(CHROME_HEAD));
+			 &req),
+	    (int)strlen(CHROME_HEAD));
 	cr_assert_eq(req.num_headers, NELEM(want));
 	for (i = 0; i < NELEM(want); i++) {
 		h = &req.headers[i];
 		cr_expect(h->name_len == strlen(want[i][0]) &&
-		    memcmp(h->name, want[i][0], h->name_len) == 0,
+			memcmp(h->name, want[i][0], h->name_len) == 0,
 		    "header %zu name '%.*s', want '%s'", i, (int)h->name_len,
 		    h->name, want[i][0]);
 		cr_expect(h->value_len == strlen(want[i][1]) &&
-		    memcmp(h->value, want[i][1], h->value_len) == 0,
-		    "header %zu value '%.*s', want '%s'", i,
-		    (int)h->value_len, h->value, want[i][1]);
+			memcmp(h->value, want[i][1], h->value_len) == 0,
+		    "header %zu value '%.*s', want '%s'", i, (int)h->value_len,
+		    h->value, want[i][1]);
 	}
 }
 
@@ -211,13 +218,13 @@ static const struct trim_case trim_cases[] = {
 Test(http_parse_request, value_trimming)
 {
 	struct http_request req;
-	char buf[256];
-	size_t i;
-	int len, ret;
+	char		    buf[256];
+	size_t		    i;
+	int		    len, ret;
 
 	for (i = 0; i < NELEM(trim_cases); i++) {
-		len = snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\n%s\r\n\r\n",
-		    trim_cases[i].line);
+		len = snprintf(buf, sizeof(buf),
+		    "GET / HTTP/1.1\r\n%s\r\n\r\n", trim_cases[i].line);
 		ret = http_parse_request(buf, len, &req);
 		cr_expect_eq(ret, len, "%s: ret %d, want %d",
 		    trim_cases[i].desc, ret, len);
@@ -226,13 +233,13 @@ Test(http_parse_request, value_trimming)
 		cr_expect_eq(req.num_headers, 1, "%s: %zu headers",
 		    trim_cases[i].desc, req.num_headers);
 		cr_expect(req.headers[0].name_len == 3 &&
-		    memcmp(req.headers[0].name, "X-A", 3) == 0,
+			memcmp(req.headers[0].name, "X-A", 3) == 0,
 		    "%s: name '%.*s'", trim_cases[i].desc,
 		    (int)req.headers[0].name_len, req.headers[0].name);
 		cr_expect(req.headers[0].value_len ==
-		    strlen(trim_cases[i].value) &&
-		    memcmp(req.headers[0].value, trim_cases[i].value,
-		    req.headers[0].value_len) == 0,
+			    strlen(trim_cases[i].value) &&
+			memcmp(req.headers[0].value, trim_cases[i].value,
+			    req.headers[0].value_len) == 0,
 		    "%s: value '%.*s', want '%s'", trim_cases[i].desc,
 		    (int)req.headers[0].value_len, req.headers[0].value,
 		    trim_cases[i].value);
@@ -244,9 +251,9 @@ Test(http_parse_request, value_trimming)
 Test(http_parse_request, every_split_point)
 {
 	const struct parse_case *c;
-	struct http_request req;
-	size_t i, k, len;
-	int ret;
+	struct http_request	 req;
+	size_t			 i, k, len;
+	int			 ret;
 
 	for (i = 0; i < NELEM(parse_cases); i++) {
 		c = &parse_cases[i];
@@ -268,12 +275,12 @@ Test(http_parse_request, every_split_point)
 /* Bytes after the head (the first frame, a pipelined request) stay. */
 Test(http_parse_request, bytes_after_head_not_consumed)
 {
-	static const char *tails[] = { "\x82\x85\x37\xfa\x21\x3d\x7f\x9f",
-		"GET /second HTTP/1.1\r\n\r\n", "\r\n", "x" };
+	static const char  *tails[] = { "\x82\x85\x37\xfa\x21\x3d\x7f\x9f",
+		 "GET /second HTTP/1.1\r\n\r\n", "\r\n", "x" };
 	struct http_request req;
-	char buf[2048];
-	size_t i, head = strlen(CHROME_HEAD);
-	int ret;
+	char		    buf[2048];
+	size_t		    i, head = strlen(CHROME_HEAD);
+	int		    ret;
 
 	for (i = 0; i < NELEM(tails); i++) {
 		snprintf(buf, sizeof(buf), "%s%s", CHROME_HEAD, tails[i]);
@@ -287,24 +294,24 @@ Test(http_parse_request, bytes_after_head_not_consumed)
 Test(http_parse_request, header_count_limit)
 {
 	struct http_request req;
-	char *buf;
-	size_t n, i, off, cap = 64 + (WSB_MAX_HEADERS + 2) * 32;
-	int ret;
+	char		   *buf;
+	size_t		    n, i, off, cap = 64 + (WSB_MAX_HEADERS + 2) * 32;
+	int		    ret;
 
 	buf = malloc(cap);
 	cr_assert(buf != NULL);
 	for (n = WSB_MAX_HEADERS - 1; n <= WSB_MAX_HEADERS + 1; n++) {
 		off = snprintf(buf, cap, "GET / HTTP/1.1\r\n");
 		for (i = 0; i < n; i++)
-			off += snprintf(buf + off, cap - off, "X-H%zu: %zu\r\n",
-			    i, i);
+			off += snprintf(buf + off, cap - off,
+			    "X-H%zu: %zu\r\n", i, i);
 		off += snprintf(buf + off, cap - off, "\r\n");
 		ret = http_parse_request(buf, off, &req);
 		if (n <= WSB_MAX_HEADERS) {
 			cr_expect_eq(ret, (int)off, "%zu headers: ret %d", n,
 			    ret);
-			cr_expect_eq(req.num_headers, n, "%zu headers: got %zu",
-			    n, req.num_headers);
+			cr_expect_eq(req.num_headers, n,
+			    "%zu headers: got %zu", n, req.num_headers);
 		} else
 			cr_expect_eq(ret, -1, "%zu headers (> %d): ret %d", n,
 			    WSB_MAX_HEADERS, ret);
@@ -325,20 +332,21 @@ Test(http_parse_request, bare_lf)
 		"GET / HTTP/1.1\nHost: x\r\n\r\n",
 	};
 	struct http_request req;
-	size_t i, len;
-	int ret;
+	size_t		    i, len;
+	int		    ret;
 
 	for (i = 0; i < NELEM(heads); i++) {
 		len = strlen(heads[i]);
 		ret = http_parse_request(heads[i], len, &req);
 		cr_log_info("bare LF head %zu: http_parse_request returned %d "
-		    "(length %zu)", i, ret, len);
+			    "(length %zu)",
+		    i, ret, len);
 		cr_expect(ret == -1 || ret == (int)len,
 		    "bare LF head %zu: ret %d, want -1 or %zu", i, ret, len);
 		if (ret == (int)len)
 			cr_expect(req.num_headers == 1 &&
-			    req.headers[0].value_len == 1 &&
-			    req.headers[0].value[0] == 'x',
+				req.headers[0].value_len == 1 &&
+				req.headers[0].value[0] == 'x',
 			    "bare LF head %zu: header value keeps a CR", i);
 	}
 }
@@ -348,15 +356,16 @@ Test(http_parse_request, bare_lf)
 Test(http_parse_request, page_edge)
 {
 	const struct parse_case *c;
-	struct http_request req;
-	char *end = test_guard_end(WSB_MAX_REQUEST_HEAD);
-	size_t i, k, len;
-	int ret;
+	struct http_request	 req;
+	char			*end = test_guard_end(WSB_MAX_REQUEST_HEAD);
+	size_t			 i, k, len;
+	int			 ret;
 
 	for (i = 0; i < NELEM(parse_cases); i++) {
 		c = &parse_cases[i];
 		len = strlen(c->buf);
-		cr_assert(len <= WSB_MAX_REQUEST_HEAD, "%s: too long", c->desc);
+		cr_assert(len <= WSB_MAX_REQUEST_HEAD, "%s: too long",
+		    c->desc);
 		for (k = 0; k <= len; k++) {
 			memcpy(end - k, c->buf, k);
 			ret = http_parse_request(end - k, k, &req);
@@ -364,8 +373,10 @@ Test(http_parse_request, page_edge)
 				check_parse(c, end - k, k, ret, &req,
 				    "page edge");
 			else if (c->ret != -1)
-				cr_expect_eq(ret, -2, "%s: page-edge prefix "
-				    "%zu returned %d", c->desc, k, ret);
+				cr_expect_eq(ret, -2,
+				    "%s: page-edge prefix "
+				    "%zu returned %d",
+				    c->desc, k, ret);
 		}
 	}
 	test_guard_free(end, WSB_MAX_REQUEST_HEAD);
@@ -374,7 +385,7 @@ Test(http_parse_request, page_edge)
 /* http_header_get: names match whatever their case. */
 struct get_case {
 	const char *name;
-	const char *value;	/* NULL: absent */
+	const char *value; /* NULL: absent */
 };
 
 static const struct get_case get_cases[] = {
@@ -394,11 +405,12 @@ static const struct get_case get_cases[] = {
 Test(http_header_get, case_insensitive)
 {
 	struct http_request req;
-	const char *v;
-	size_t i, len;
+	const char	   *v;
+	size_t		    i, len;
 
 	cr_assert_eq(http_parse_request(CHROME_HEAD, strlen(CHROME_HEAD),
-	    &req), (int)strlen(CHROME_HEAD));
+			 &req),
+	    (int)strlen(CHROME_HEAD));
 	for (i = 0; i < NELEM(get_cases); i++) {
 		len = 12345;
 		v = http_header_get(&req, get_cases[i].name, &len);
@@ -408,7 +420,7 @@ Test(http_header_get, case_insensitive)
 			continue;
 		}
 		cr_expect(v != NULL && len == strlen(get_cases[i].value) &&
-		    memcmp(v, get_cases[i].value, len) == 0,
+			memcmp(v, get_cases[i].value, len) == 0,
 		    "'%s': got '%.*s', want '%s'", get_cases[i].name,
 		    v ? (int)len : 6, v ? v : "(null)", get_cases[i].value);
 	}
@@ -417,9 +429,9 @@ Test(http_header_get, case_insensitive)
 /* http_list_has_token on comma-separated lists. */
 struct token_case {
 	const char *list;
-	int len;	/* -1: strlen */
+	int	    len; /* -1: strlen */
 	const char *token;
-	int want;
+	int	    want;
 	const char *desc;
 };
 
@@ -431,7 +443,8 @@ static const struct token_case token_cases[] = {
 	{ " upgrade ", -1, "upgrade", 1, "blanks around the item" },
 	{ "\tupgrade\t", -1, "upgrade", 1, "tabs around the item" },
 	{ "Upgrade, keep-alive", -1, "upgrade", 1, "first of two" },
-	{ "keep-alive , Upgrade , close", -1, "upgrade", 1, "middle of three" },
+	{ "keep-alive , Upgrade , close", -1, "upgrade", 1,
+	    "middle of three" },
 	{ "keep-alive, , upgrade", -1, "upgrade", 1, "after an empty item" },
 	{ "upgrade,", -1, "upgrade", 1, "trailing comma" },
 	{ ",upgrade", -1, "upgrade", 1, "leading comma" },
@@ -454,8 +467,8 @@ static const struct token_case token_cases[] = {
 Test(http_list_has_token, table)
 {
 	const struct token_case *c;
-	size_t i, len;
-	int got;
+	size_t			 i, len;
+	int			 got;
 
 	for (i = 0; i < NELEM(token_cases); i++) {
 		c = &token_cases[i];
@@ -470,14 +483,15 @@ Test(http_list_has_token, table)
 Test(http_list_has_token, page_edge)
 {
 	const struct token_case *c;
-	char *end = test_guard_end(WSB_MAX_REQUEST_HEAD);
-	size_t i, len;
-	int got;
+	char			*end = test_guard_end(WSB_MAX_REQUEST_HEAD);
+	size_t			 i, len;
+	int			 got;
 
 	for (i = 0; i < NELEM(token_cases); i++) {
 		c = &token_cases[i];
 		len = c->len < 0 ? strlen(c->list) : (size_t)c->len;
-		cr_assert(len <= WSB_MAX_REQUEST_HEAD, "%s: too long", c->desc);
+		cr_assert(len <= WSB_MAX_REQUEST_HEAD, "%s: too long",
+		    c->desc);
 		memcpy(end - len, c->list, len);
 		got = http_list_has_token(end - len, len, c->token);
 		cr_expect_eq(!!got, c->want, "%s at page edge: got %d",
@@ -488,7 +502,7 @@ Test(http_list_has_token, page_edge)
 
 /* http_status_text: the statuses the bridge sends. */
 struct status_case {
-	int status;
+	int	    status;
 	const char *text;
 };
 
@@ -510,7 +524,7 @@ static const struct status_case status_cases[] = {
 Test(http_status_text, table)
 {
 	const char *t;
-	size_t i;
+	size_t	    i;
 
 	for (i = 0; i < NELEM(status_cases); i++) {
 		t = http_status_text(status_cases[i].status);
@@ -524,7 +538,7 @@ Test(http_status_text, table)
 Test(http_status_text, unknown_not_null)
 {
 	static const int unknown[] = { 0, 299, 418, 599, 999, -1 };
-	size_t i;
+	size_t		 i;
 
 	for (i = 0; i < NELEM(unknown); i++)
 		cr_expect(http_status_text(unknown[i]) != NULL,
@@ -546,7 +560,7 @@ find_ci(const char *out, size_t len, const char *needle)
 /* http_format_error: the response a refused client gets. */
 struct error_case {
 	const char *desc;
-	int status;
+	int	    status;
 	const char *extra;
 	const char *reason;
 	const char *status_line;
@@ -570,9 +584,9 @@ static const struct error_case error_cases[] = {
 Test(http_format_error, table)
 {
 	const struct error_case *c;
-	char out[1024], want_cl[64], *body, *hdrend;
-	size_t i, bodylen;
-	int n;
+	char			 out[1024], want_cl[64], *body, *hdrend;
+	size_t			 i, bodylen;
+	int			 n;
 
 	for (i = 0; i < NELEM(error_cases); i++) {
 		c = &error_cases[i];
@@ -583,8 +597,9 @@ Test(http_format_error, table)
 		    c->desc, n);
 		if (n <= 0 || (size_t)n >= sizeof(out))
 			continue;
-		cr_expect(strncmp(out, c->status_line, strlen(c->status_line))
-		    == 0, "%s: status line in '%.*s'", c->desc, n, out);
+		cr_expect(strncmp(out, c->status_line,
+			      strlen(c->status_line)) == 0,
+		    "%s: status line in '%.*s'", c->desc, n, out);
 		hdrend = memmem(out, n, "\r\n\r\n", 4);
 		cr_expect(hdrend != NULL, "%s: no blank line", c->desc);
 		if (hdrend == NULL)
@@ -592,22 +607,22 @@ Test(http_format_error, table)
 		body = hdrend + 4;
 		bodylen = out + n - body;
 		cr_expect(bodylen == strlen(c->reason) + 1 &&
-		    memcmp(body, c->reason, bodylen - 1) == 0 &&
-		    body[bodylen - 1] == '\n', "%s: body '%.*s'", c->desc,
-		    (int)bodylen, body);
+			memcmp(body, c->reason, bodylen - 1) == 0 &&
+			body[bodylen - 1] == '\n',
+		    "%s: body '%.*s'", c->desc, (int)bodylen, body);
 		snprintf(want_cl, sizeof(want_cl),
 		    "\r\nContent-Length: %zu\r\n", bodylen);
 		cr_expect(find_ci(out, hdrend + 2 - out, want_cl) != NULL,
 		    "%s: no '%s' in head", c->desc, want_cl + 2);
 		cr_expect(find_ci(out, hdrend + 2 - out,
-		    "\r\nConnection: close\r\n") != NULL,
+			      "\r\nConnection: close\r\n") != NULL,
 		    "%s: no Connection: close", c->desc);
 		cr_expect(find_ci(out, hdrend + 2 - out,
-		    "\r\nContent-Type: text/plain") != NULL,
+			      "\r\nContent-Type: text/plain") != NULL,
 		    "%s: no Content-Type: text/plain", c->desc);
 		if (c->extra != NULL)
 			cr_expect(memmem(out, hdrend + 2 - out, c->extra,
-			    strlen(c->extra)) != NULL,
+				      strlen(c->extra)) != NULL,
 			    "%s: extra headers missing from head", c->desc);
 	}
 }
@@ -616,9 +631,9 @@ Test(http_format_error, table)
 Test(http_format_error, too_small)
 {
 	const struct error_case *c = &error_cases[1];
-	char out[512];
-	int full, n;
-	size_t sz;
+	char			 out[512];
+	int			 full, n;
+	size_t			 sz;
 
 	full = http_format_error(out, sizeof(out), c->status, c->extra,
 	    c->reason);
@@ -639,10 +654,10 @@ Test(http_format_error, too_small)
 struct query_case {
 	const char *desc;
 	const char *path;
-	int path_len;	/* -1: strlen */
+	int	    path_len; /* -1: strlen */
 	const char *name;
-	size_t outlen;
-	int ret;
+	size_t	    outlen;
+	int	    ret;
 	const char *value;
 };
 
@@ -686,9 +701,9 @@ static const struct query_case query_cases[] = {
 Test(http_query_param, table)
 {
 	const struct query_case *c;
-	char out[128];
-	size_t i, len;
-	int ret;
+	char			 out[128];
+	size_t			 i, len;
+	int			 ret;
 
 	for (i = 0; i < NELEM(query_cases); i++) {
 		c = &query_cases[i];
@@ -711,7 +726,7 @@ struct method_case {
 	const char *desc;
 	const char *sent;
 	const char *method;
-	int want;
+	int	    want;
 };
 
 static const struct method_case method_cases[] = {
@@ -731,10 +746,10 @@ static const struct method_case method_cases[] = {
 Test(http_method_is, table)
 {
 	const struct method_case *c;
-	struct http_request req;
-	char head[128];
-	size_t i;
-	int n, got;
+	struct http_request	  req;
+	char			  head[128];
+	size_t			  i;
+	int			  n, got;
 
 	for (i = 0; i < NELEM(method_cases); i++) {
 		c = &method_cases[i];
@@ -762,17 +777,17 @@ Test(http_method_is, uses_method_len)
 /* http_header_next: every line of a repeated header, in order, any case. */
 Test(http_header_next, walks_repeats)
 {
-	static const char head[] = "GET / HTTP/1.1\r\n"
-	    "Connection: keep-alive\r\n"
-	    "Host: x\r\n"
-	    "connection: Upgrade\r\n"
-	    "Connections: no\r\n"
-	    "CONNECTION:\r\n"
-	    "\r\n";
-	static const char *want[] = { "keep-alive", "Upgrade", "" };
+	static const char   head[] = "GET / HTTP/1.1\r\n"
+				     "Connection: keep-alive\r\n"
+				     "Host: x\r\n"
+				     "connection: Upgrade\r\n"
+				     "Connections: no\r\n"
+				     "CONNECTION:\r\n"
+				     "\r\n";
+	static const char  *want[] = { "keep-alive", "Upgrade", "" };
 	struct http_request req;
-	const char *v;
-	size_t i = 0, k, len;
+	const char	   *v;
+	size_t		    i = 0, k, len;
 
 	cr_assert_eq(http_parse_request(head, sizeof(head) - 1, &req),
 	    (int)sizeof(head) - 1);
@@ -780,8 +795,10 @@ Test(http_header_next, walks_repeats)
 		v = http_header_next(&req, "Connection", &i, &len);
 		cr_assert(v != NULL, "line %zu missing", k);
 		cr_expect(len == strlen(want[k]) &&
-		    memcmp(v, want[k], len) == 0, "line %zu: '%.*s', want "
-		    "'%s'", k, (int)len, v, want[k]);
+			memcmp(v, want[k], len) == 0,
+		    "line %zu: '%.*s', want "
+		    "'%s'",
+		    k, (int)len, v, want[k]);
 	}
 	cr_expect(http_header_next(&req, "Connection", &i, &len) == NULL,
 	    "a fourth Connection line");
@@ -789,7 +806,8 @@ Test(http_header_next, walks_repeats)
 	    "the end is not sticky");
 	i = 0;
 	cr_expect(http_header_next(&req, "Missing", &i, &len) == NULL &&
-	    len == 0, "an absent header found");
+		len == 0,
+	    "an absent header found");
 }
 
 /*
@@ -799,10 +817,10 @@ Test(http_header_next, walks_repeats)
 struct pct_case {
 	const char *desc;
 	const char *src;
-	int len;
-	int flags;
-	size_t dstlen;
-	int ret;
+	int	    len;
+	int	    flags;
+	size_t	    dstlen;
+	int	    ret;
 	const char *want;
 };
 
@@ -812,8 +830,8 @@ static const struct pct_case pct_cases[] = {
 	{ "plain text copied", "abc", -1, 0, 64, 3, "abc" },
 	{ "empty", "", -1, 0, 64, 0, "" },
 	{ "hex upper and lower", "%41%6a%2F", -1, 0, 64, 3, "Aj/" },
-	{ "encoded slash decoded (callers split first)", "a%2fb", -1, 0, 64,
-	    3, "a/b" },
+	{ "encoded slash decoded (callers split first)", "a%2fb", -1, 0, 64, 3,
+	    "a/b" },
 	{ "%20 is a space", "a%20b", -1, 0, 64, 3, "a b" },
 	{ "%25 is a percent sign", "%25", -1, 0, 64, 1, "%" },
 	{ "decoded once, not twice", "%2541", -1, 0, 64, 3, "%41" },
@@ -850,9 +868,9 @@ static const struct pct_case pct_cases[] = {
 Test(http_percent_decode, table)
 {
 	const struct pct_case *c;
-	char *sin, *dend, *dst;
-	size_t i, len;
-	int ret;
+	char		      *sin, *dend, *dst;
+	size_t		       i, len;
+	int		       ret;
 
 	sin = test_guard_end(64);
 	dend = test_guard_end(64);
@@ -887,9 +905,9 @@ Test(http_percent_decode, table)
 struct b64_case {
 	const char *desc;
 	const char *src;
-	int len;
-	size_t dstlen;
-	int ret;
+	int	    len;
+	size_t	    dstlen;
+	int	    ret;
 	const char *want;
 };
 
@@ -903,8 +921,10 @@ static const struct b64_case b64_cases[] = {
 	{ "RFC 4648: foobar", "Zm9vYmFy", -1, 16, 6, "foobar" },
 	{ "RFC 6455 key: 16 bytes", "dGhlIHNhbXBsZSBub25jZQ==", -1, 16, 16,
 	    "the sample nonce" },
-	{ "every digit once", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
-	    "wxyz0123456789+/", -1, 48, 48,
+	{ "every digit once",
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv"
+	    "wxyz0123456789+/",
+	    -1, 48, 48,
 	    "\x00\x10\x83\x10\x51\x87\x20\x92\x8b\x30\xd3\x8f"
 	    "\x41\x14\x93\x51\x55\x97\x61\x96\x9b\x71\xd7\x9f"
 	    "\x82\x18\xa3\x92\x59\xa7\xa2\x9a\xab\xb2\xdb\xaf"
@@ -938,10 +958,10 @@ static const struct b64_case b64_cases[] = {
 Test(http_base64_decode, table)
 {
 	const struct b64_case *c;
-	char *sin;
-	unsigned char *dend;
-	size_t i, len;
-	int ret;
+	char		      *sin;
+	unsigned char	      *dend;
+	size_t		       i, len;
+	int		       ret;
 
 	sin = test_guard_end(64);
 	dend = test_guard_end(64);
@@ -956,7 +976,8 @@ Test(http_base64_decode, table)
 		    ret, c->ret);
 		if (ret >= 0 && ret == c->ret)
 			cr_expect(memcmp(dend - c->dstlen, c->want,
-			    (size_t)ret) == 0, "%s: wrong bytes", c->desc);
+				      (size_t)ret) == 0,
+			    "%s: wrong bytes", c->desc);
 	}
 	test_guard_free(sin, 64);
 	test_guard_free(dend, 64);
@@ -967,9 +988,9 @@ struct authority_case {
 	const char *desc;
 	const char *host;
 	const char *port;
-	size_t buflen;
+	size_t	    buflen;
 	const char *want;
-	int ret;
+	int	    ret;
 };
 
 static const struct authority_case authority_cases[] = {
@@ -979,8 +1000,8 @@ static const struct authority_case authority_cases[] = {
 	{ "IPv6", "2001:db8::1", "443", 64, "[2001:db8::1]:443", 17 },
 	{ "IPv4-mapped IPv6", "::ffff:10.0.0.1", "1", 64,
 	    "[::ffff:10.0.0.1]:1", 19 },
-	{ "service name as port", "example.org", "vnc", 64,
-	    "example.org:vnc", 15 },
+	{ "service name as port", "example.org", "vnc", 64, "example.org:vnc",
+	    15 },
 	{ "empty host", "", "80", 64, ":80", 3 },
 	{ "exact fit", "::1", "5900", 11, "[::1]:5900", 10 },
 	{ "cut as snprintf cuts", "::1", "5900", 5, "[::1", 10 },
@@ -990,9 +1011,9 @@ static const struct authority_case authority_cases[] = {
 Test(http_format_authority, table)
 {
 	const struct authority_case *c;
-	char *end, *buf;
-	size_t i;
-	int ret;
+	char			    *end, *buf;
+	size_t			     i;
+	int			     ret;
 
 	end = test_guard_end(64);
 	for (i = 0; i < NELEM(authority_cases); i++) {
@@ -1012,12 +1033,12 @@ Test(http_format_authority, table)
 /* http_format_sockaddr: numeric text for each family. */
 struct sockaddr_case {
 	const char *desc;
-	int family;
-	const char *addr;	/* for inet_pton */
-	unsigned port;
-	size_t buflen;
+	int	    family;
+	const char *addr; /* for inet_pton */
+	unsigned    port;
+	size_t	    buflen;
 	const char *want;
-	int ret;
+	int	    ret;
 };
 
 static const struct sockaddr_case sockaddr_cases[] = {
@@ -1026,13 +1047,11 @@ static const struct sockaddr_case sockaddr_cases[] = {
 	    "127.0.0.1:65535", 15 },
 	{ "IPv4 any, port 0", AF_INET, "0.0.0.0", 0, 64, "0.0.0.0:0", 9 },
 	{ "IPv6 loopback", AF_INET6, "::1", 5, 64, "[::1]:5", 7 },
-	{ "IPv6", AF_INET6, "2001:db8::1", 443, 64, "[2001:db8::1]:443",
-	    17 },
+	{ "IPv6", AF_INET6, "2001:db8::1", 443, 64, "[2001:db8::1]:443", 17 },
 	{ "IPv4-mapped IPv6", AF_INET6, "::ffff:1.2.3.4", 80, 64,
 	    "[::ffff:1.2.3.4]:80", 19 },
-	{ "IPv6 longest", AF_INET6,
-	    "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535, 64,
-	    "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535", 47 },
+	{ "IPv6 longest", AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+	    65535, 64, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535", 47 },
 	{ "unix socket", AF_UNIX, NULL, 0, 64, "unix", 4 },
 	{ "unknown family", AF_UNSPEC, NULL, 0, 64, "unix", 4 },
 	{ "cut as snprintf cuts", AF_INET6, "::1", 5900, 4, "[::", 10 },
@@ -1041,13 +1060,13 @@ static const struct sockaddr_case sockaddr_cases[] = {
 Test(http_format_sockaddr, table)
 {
 	const struct sockaddr_case *c;
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-	char *end, *buf;
-	size_t i;
-	int ret;
+	struct sockaddr_storage	    ss;
+	struct sockaddr_in	   *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	   *sin6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_un	   *sun = (struct sockaddr_un *)&ss;
+	char			   *end, *buf;
+	size_t			    i;
+	int			    ret;
 
 	end = test_guard_end(64);
 	for (i = 0; i < NELEM(sockaddr_cases); i++) {
@@ -1056,11 +1075,11 @@ Test(http_format_sockaddr, table)
 		ss.ss_family = (sa_family_t)c->family;
 		if (c->family == AF_INET) {
 			cr_assert(inet_pton(AF_INET, c->addr,
-			    &sin->sin_addr) == 1);
+				      &sin->sin_addr) == 1);
 			sin->sin_port = htons((uint16_t)c->port);
 		} else if (c->family == AF_INET6) {
 			cr_assert(inet_pton(AF_INET6, c->addr,
-			    &sin6->sin6_addr) == 1);
+				      &sin6->sin6_addr) == 1);
 			sin6->sin6_port = htons((uint16_t)c->port);
 		} else if (c->family == AF_UNIX)
 			strcpy(sun->sun_path, "/run/vnc.sock");

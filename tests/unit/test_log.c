@@ -19,7 +19,7 @@
 struct esc_case {
 	const char *desc;
 	const char *src;
-	size_t len;
+	size_t	    len;
 	const char *want;
 };
 
@@ -44,15 +44,18 @@ static const struct esc_case esc_cases[] = {
 	{ "0x9b, C1 CSI as a byte", B("\x9b"), "\\x9b" },
 	{ "0xff", B("\xff"), "\\xff" },
 	{ "hex in lower case", B("\xab\xcd\xef"), "\\xab\\xcd\\xef" },
-	{ "C1 CSI in UTF-8 (c2 9b)", B("\xc2\x9b" "31m"), "\\xc2\\x9b31m" },
+	{ "C1 CSI in UTF-8 (c2 9b)",
+	    B("\xc2\x9b"
+	      "31m"),
+	    "\\xc2\\x9b31m" },
 	{ "UTF-8 e-acute", B("caf\xc3\xa9"), "caf\\xc3\\xa9" },
 };
 
 Test(log_escape, table)
 {
 	const struct esc_case *c;
-	char out[256];
-	size_t i, n;
+	char		       out[256];
+	size_t		       i, n;
 
 	for (i = 0; i < NELEM(esc_cases); i++) {
 		c = &esc_cases[i];
@@ -73,23 +76,52 @@ Test(log_escape, table)
 struct cut_case {
 	const char *desc;
 	const char *src;
-	size_t len;
-	size_t dstlen;
+	size_t	    len;
+	size_t	    dstlen;
 	const char *want;
 };
 
 static const struct cut_case cut_cases[] = {
-	{ "dstlen 0: nothing written", B("ab\x01" "c"), 0, NULL },
-	{ "dstlen 1: only the NUL", B("ab\x01" "c"), 1, "" },
-	{ "dstlen 2: one dot", B("ab\x01" "c"), 2, "." },
-	{ "dstlen 3: two dots", B("ab\x01" "c"), 3, ".." },
-	{ "dstlen 4: dots alone", B("ab\x01" "c"), 4, "..." },
-	{ "dstlen 5: one byte and dots", B("ab\x01" "c"), 5, "a..." },
-	{ "dstlen 6: two bytes and dots", B("ab\x01" "c"), 6, "ab..." },
-	{ "dstlen 7: escape not cut in half", B("ab\x01" "c"), 7, "ab..." },
-	{ "dstlen 8: everything fits exactly", B("ab\x01" "c"), 8,
-	    "ab\\x01c" },
-	{ "dstlen 9: room to spare", B("ab\x01" "c"), 9, "ab\\x01c" },
+	{ "dstlen 0: nothing written",
+	    B("ab\x01"
+	      "c"),
+	    0, NULL },
+	{ "dstlen 1: only the NUL",
+	    B("ab\x01"
+	      "c"),
+	    1, "" },
+	{ "dstlen 2: one dot",
+	    B("ab\x01"
+	      "c"),
+	    2, "." },
+	{ "dstlen 3: two dots",
+	    B("ab\x01"
+	      "c"),
+	    3, ".." },
+	{ "dstlen 4: dots alone",
+	    B("ab\x01"
+	      "c"),
+	    4, "..." },
+	{ "dstlen 5: one byte and dots",
+	    B("ab\x01"
+	      "c"),
+	    5, "a..." },
+	{ "dstlen 6: two bytes and dots",
+	    B("ab\x01"
+	      "c"),
+	    6, "ab..." },
+	{ "dstlen 7: escape not cut in half",
+	    B("ab\x01"
+	      "c"),
+	    7, "ab..." },
+	{ "dstlen 8: everything fits exactly",
+	    B("ab\x01"
+	      "c"),
+	    8, "ab\\x01c" },
+	{ "dstlen 9: room to spare",
+	    B("ab\x01"
+	      "c"),
+	    9, "ab\\x01c" },
 	{ "empty src, dstlen 1", B(""), 1, "" },
 	{ "plain text one short", B("abcdef"), 6, "ab..." },
 	{ "plain text exactly", B("abcdef"), 7, "abcdef" },
@@ -103,8 +135,8 @@ static const struct cut_case cut_cases[] = {
 Test(log_escape, truncation)
 {
 	const struct cut_case *c;
-	char *end;
-	size_t i, n;
+	char		      *end;
+	size_t		       i, n;
 
 	end = test_guard_end(64);
 	for (i = 0; i < NELEM(cut_cases); i++) {
@@ -116,8 +148,10 @@ Test(log_escape, truncation)
 			cr_expect_eq(n, 0, "%s: returned %zu", c->desc, n);
 			continue;
 		}
-		cr_expect_str_eq(end - c->dstlen, c->want, "%s: got '%s', "
-		    "want '%s'", c->desc, end - c->dstlen, c->want);
+		cr_expect_str_eq(end - c->dstlen, c->want,
+		    "%s: got '%s', "
+		    "want '%s'",
+		    c->desc, end - c->dstlen, c->want);
 		cr_expect_eq(n, strlen(c->want), "%s: returned %zu", c->desc,
 		    n);
 	}
@@ -143,8 +177,8 @@ ref_escape_byte(unsigned char b, char *rep)
 Test(log_escape, every_byte_every_size)
 {
 	unsigned char *src;
-	char full[4 * 256 + 1], want[4 * 256 + 1], rep[5], *dend;
-	size_t b, cap, dstlen, n, o, r;
+	char	       full[4 * 256 + 1], want[4 * 256 + 1], rep[5], *dend;
+	size_t	       b, cap, dstlen, n, o, r;
 
 	src = (unsigned char *)test_guard_end(256) - 256;
 	dend = test_guard_end(sizeof(full));

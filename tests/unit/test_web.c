@@ -1,7 +1,7 @@
 /* Unit tests for static files (src/web.c): the request path check on its
  * own, and whole responses from a web root made for the test. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE	/* memmem, strcasestr, strndup */
+#define _GNU_SOURCE /* memmem, strcasestr, strndup */
 #endif
 
 #include <errno.h>
@@ -39,10 +39,10 @@
 struct norm_case {
 	const char *desc;
 	const char *path;
-	int status;
+	int	    status;
 	const char *out;
-	int dir_slash;
-	size_t outlen;
+	int	    dir_slash;
+	size_t	    outlen;
 };
 
 static const struct norm_case norm_cases[] = {
@@ -73,14 +73,16 @@ static const struct norm_case norm_cases[] = {
 	{ "encoded dotfile", "/%2ehidden", 404 },
 	{ "encoded space", "/a%20b.txt", 0, "a b.txt", 0 },
 	{ "encoded UTF-8", "/caf%C3%A9", 0, "caf\xc3\xa9", 0 },
-	{ "encoded UTF-8, lower-case hex", "/caf%c3%a9", 0, "caf\xc3\xa9",
-	    0 },
+	{ "encoded UTF-8, lower-case hex", "/caf%c3%a9", 0, "caf\xc3\xa9", 0 },
 	{ "raw UTF-8", "/caf\xc3\xa9", 0, "caf\xc3\xa9", 0 },
 	{ "encoded percent", "/100%25", 0, "100%", 0 },
 	{ "encoded '?' is part of the name", "/a%3fb", 0, "a?b", 0 },
 	{ "'+' kept in a path", "/a+b", 0, "a+b", 0 },
 	{ "encoded '+'", "/a%2Bb", 0, "a+b", 0 },
-	{ "encoded control bytes kept", "/a%0a%1bb", 0, "a\n\x1b" "b", 0 },
+	{ "encoded control bytes kept", "/a%0a%1bb", 0,
+	    "a\n\x1b"
+	    "b",
+	    0 },
 	{ "query dropped", "/x?y=1", 0, "x", 0 },
 	{ "query with dot-dot dropped", "/x?y=/../z", 0, "x", 0 },
 	{ "query with a bad escape dropped", "/x?%zz", 0, "x", 0 },
@@ -109,25 +111,25 @@ static const struct norm_case norm_cases[] = {
 
 /* Check one result against its case. */
 static void
-check_norm(const struct norm_case *c, int ret, const char *out,
-    int dir_slash, const char *how)
+check_norm(const struct norm_case *c, int ret, const char *out, int dir_slash,
+    const char *how)
 {
 	cr_expect_eq(ret, c->status, "%s (%s): '%s' returned %d, want %d",
 	    c->desc, how, c->path, ret, c->status);
 	if (ret != 0 || c->status != 0)
 		return;
-	cr_expect_str_eq(out, c->out, "%s (%s): out '%s', want '%s'",
-	    c->desc, how, out, c->out);
-	cr_expect_eq(dir_slash, c->dir_slash, "%s (%s): dir_slash %d",
-	    c->desc, how, dir_slash);
+	cr_expect_str_eq(out, c->out, "%s (%s): out '%s', want '%s'", c->desc,
+	    how, out, c->out);
+	cr_expect_eq(dir_slash, c->dir_slash, "%s (%s): dir_slash %d", c->desc,
+	    how, dir_slash);
 }
 
 Test(web_path_normalize, table)
 {
 	const struct norm_case *c;
-	char out[NORM_OUTLEN];
-	size_t i, outlen;
-	int ret, dir_slash;
+	char			out[NORM_OUTLEN];
+	size_t			i, outlen;
+	int			ret, dir_slash;
 
 	for (i = 0; i < NELEM(norm_cases); i++) {
 		c = &norm_cases[i];
@@ -148,10 +150,10 @@ Test(web_path_normalize, table)
 Test(web_path_normalize, page_edge)
 {
 	const struct norm_case *c;
-	char *in, *oend = test_guard_end(NORM_OUTLEN);
-	char *out;
-	size_t i, k, len, outlen, room = 0;
-	int ret, dir_slash;
+	char		       *in, *oend = test_guard_end(NORM_OUTLEN);
+	char		       *out;
+	size_t			i, k, len, outlen, room = 0;
+	int			ret, dir_slash;
 
 	for (i = 0; i < NELEM(norm_cases); i++) {
 		cr_assert(norm_cases[i].outlen <= NORM_OUTLEN);
@@ -186,7 +188,7 @@ Test(web_path_normalize, page_edge)
 struct zero_case {
 	const char *desc;
 	const char *path;
-	int status;
+	int	    status;
 };
 
 static const struct zero_case zero_cases[] = {
@@ -198,15 +200,17 @@ static const struct zero_case zero_cases[] = {
 
 Test(web_path_normalize, outlen_zero)
 {
-	char *out = test_guard_end(1);
+	char  *out = test_guard_end(1);
 	size_t i;
-	int ret, dir_slash;
+	int    ret, dir_slash;
 
 	for (i = 0; i < NELEM(zero_cases); i++) {
 		ret = web_path_normalize(zero_cases[i].path,
 		    strlen(zero_cases[i].path), out, 0, &dir_slash);
-		cr_expect_eq(ret, zero_cases[i].status, "%s: '%s' returned %d, "
-		    "want %d", zero_cases[i].desc, zero_cases[i].path, ret,
+		cr_expect_eq(ret, zero_cases[i].status,
+		    "%s: '%s' returned %d, "
+		    "want %d",
+		    zero_cases[i].desc, zero_cases[i].path, ret,
 		    zero_cases[i].status);
 	}
 	test_guard_free(out, 1);
@@ -218,10 +222,10 @@ Test(web_path_normalize, outlen_zero)
 struct long_case {
 	const char *desc;
 	const char *unit;
-	size_t reps;
-	size_t outlen;
-	int status;
-	size_t out_used;
+	size_t	    reps;
+	size_t	    outlen;
+	int	    status;
+	size_t	    out_used;
 };
 
 static const struct long_case long_cases[] = {
@@ -240,9 +244,9 @@ static const struct long_case long_cases[] = {
 Test(web_path_normalize, long_paths)
 {
 	const struct long_case *c;
-	char *path, *oend = test_guard_end(PATH_MAX), *out;
-	size_t i, j, ulen, len;
-	int ret, dir_slash;
+	char		       *path, *oend = test_guard_end(PATH_MAX), *out;
+	size_t			i, j, ulen, len;
+	int			ret, dir_slash;
 
 	for (i = 0; i < NELEM(long_cases); i++) {
 		c = &long_cases[i];
@@ -254,8 +258,8 @@ Test(web_path_normalize, long_paths)
 		for (j = 0; j < c->reps; j++)
 			memcpy(path + 1 + j * ulen, c->unit, ulen);
 		out = oend - c->outlen;
-		ret = web_path_normalize(path, len, out, c->outlen,
-		    &dir_slash);
+		ret =
+		    web_path_normalize(path, len, out, c->outlen, &dir_slash);
 		cr_expect_eq(ret, c->status, "%s: returned %d, want %d",
 		    c->desc, ret, c->status);
 		if (ret == 0 && c->status == 0)
@@ -273,9 +277,9 @@ Test(web_path_normalize, long_paths)
  * symlinks that stay inside the root or lead out of it (to a directory
  * next to it, and to one whose name starts with the root's name).
  */
-static char web_dir[PATH_MAX];		/* the root */
-static char web_out[PATH_MAX];		/* outside it */
-static char web_sib[PATH_MAX];		/* root's name + "-evil" */
+static char web_dir[PATH_MAX]; /* the root */
+static char web_out[PATH_MAX]; /* outside it */
+static char web_sib[PATH_MAX]; /* root's name + "-evil" */
 
 /* Last-Modified of every file made: 1000000000 is this date. */
 #define WEB_MTIME 1000000000
@@ -296,8 +300,8 @@ static void
 web_put(const char *dir, const char *rel, const void *data, size_t len)
 {
 	struct timeval tv[2] = { { WEB_MTIME, 0 }, { WEB_MTIME, 0 } };
-	char p[PATH_MAX];
-	int fd;
+	char	       p[PATH_MAX];
+	int	       fd;
 
 	web_path(p, sizeof(p), dir, rel);
 	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -329,8 +333,8 @@ static void
 web_tree_make(void)
 {
 	struct config cfg = { 0 };
-	char big[300000], p[PATH_MAX], err[256];
-	size_t i;
+	char	      big[300000], p[PATH_MAX], err[256];
+	size_t	      i;
 
 	strcpy(web_dir, "/tmp/wsbridge-web-XXXXXX");
 	strcpy(web_out, "/tmp/wsbridge-out-XXXXXX");
@@ -405,9 +409,9 @@ TestSuite(web_respond, .init = web_tree_make, .fini = web_tree_remove);
 
 /* A response taken out of the evbuffer: head and body, NUL-terminated. */
 struct resp {
-	char *buf;
+	char  *buf;
 	size_t len;
-	size_t head_len;	/* through the blank line, 0 if none */
+	size_t head_len; /* through the blank line, 0 if none */
 };
 
 static void
@@ -428,12 +432,13 @@ resp_take(struct evbuffer *ev, struct resp *r)
 static char *
 resp_header(const struct resp *r, const char *name, char *out, size_t len)
 {
-	size_t n = strlen(name);
+	size_t	    n = strlen(name);
 	const char *p, *eol;
 
 	for (p = r->buf; p < r->buf + r->head_len; p = eol + 2) {
 		if ((eol = memmem(p, r->buf + r->head_len - p, "\r\n", 2)) ==
-		    NULL || eol == p)
+			NULL ||
+		    eol == p)
 			break;
 		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
 			p += n + 1;
@@ -450,9 +455,9 @@ resp_header(const struct resp *r, const char *name, char *out, size_t len)
 static char *
 web_slurp(const char *rel, size_t *len)
 {
-	char p[PATH_MAX], *buf;
+	char	    p[PATH_MAX], *buf;
 	struct stat st;
-	int fd;
+	int	    fd;
 
 	fd = open(web_path(p, sizeof(p), web_dir, rel), O_RDONLY);
 	cr_assert(fd != -1 && fstat(fd, &st) == 0, "open %s", p);
@@ -469,11 +474,11 @@ static int
 web_ask(const char *text, int file_only, struct resp *r, int *keep,
     size_t *bytes)
 {
-	struct config cfg = { 0 };
+	struct config	    cfg = { 0 };
 	struct http_request req;
-	struct evbuffer *ev = evbuffer_new();
-	const char *note;
-	int ret;
+	struct evbuffer	   *ev = evbuffer_new();
+	const char	   *note;
+	int		    ret;
 
 	cr_assert(ev != NULL);
 	cr_assert(http_parse_request(text, strlen(text), &req) > 0,
@@ -493,11 +498,12 @@ static char *
 web_etag(char *out, size_t len)
 {
 	struct resp r;
-	size_t bytes;
-	int keep;
+	size_t	    bytes;
+	int	    keep;
 
 	cr_assert_eq(web_ask("GET /vnc.html HTTP/1.1\r\n\r\n", 0, &r, &keep,
-	    &bytes), 200);
+			 &bytes),
+	    200);
 	cr_assert(resp_header(&r, "ETag", out, len) != NULL, "no ETag");
 	free(r.buf);
 	return out;
@@ -516,9 +522,9 @@ web_etag(char *out, size_t len)
 struct resp_case {
 	const char *desc;
 	const char *req;
-	int file_only;
-	int status;
-	int keep;
+	int	    file_only;
+	int	    status;
+	int	    keep;
 	const char *type;
 	const char *file;
 	const char *has;
@@ -585,8 +591,8 @@ static const struct resp_case resp_cases[] = {
 	    NULL, "href=\"app/\"", ".git" },
 	{ "listing escapes names", GET("/"), 0, 200, 1, HTML, NULL,
 	    "&lt;b&gt;.txt", "<b>.txt" },
-	{ "listing of a subdirectory", GET("/noindex/"), 0, 200, 1, HTML,
-	    NULL, "href=\"a.txt\"", ".hidden" },
+	{ "listing of a subdirectory", GET("/noindex/"), 0, 200, 1, HTML, NULL,
+	    "href=\"a.txt\"", ".hidden" },
 	{ "listing of a subdirectory marks directories", GET("/noindex/"), 0,
 	    200, 1, HTML, NULL, "href=\"sub/\"" },
 	{ "HEAD of a listing: no body", HEAD("/"), 0, 200, 1, HTML },
@@ -597,8 +603,7 @@ static const struct resp_case resp_cases[] = {
 	/* Paths refused. */
 	{ "missing file", GET("/missing"), 0, 404, 1 },
 	{ "HEAD of a missing file: no body", HEAD("/missing"), 0, 404, 1 },
-	{ "dotfile", GET("/.secret"), 0, 404, 1, NULL, NULL, NULL,
-	    "dotfile" },
+	{ "dotfile", GET("/.secret"), 0, 404, 1, NULL, NULL, NULL, "dotfile" },
 	{ "dotfile in a subdirectory", GET("/noindex/.hidden"), 0, 404, 1 },
 	{ "dot directory", GET("/.git/config"), 0, 404, 1, NULL, NULL, NULL,
 	    "[core]" },
@@ -621,8 +626,8 @@ static const struct resp_case resp_cases[] = {
 	    "sibling secret" },
 	{ "file under a directory symlink out of the root",
 	    GET("/linkdir_out/secret.txt"), 0, 403, 1 },
-	{ "directory symlink out of the root", GET("/linkdir_out/"), 0, 403,
-	    1, NULL, NULL, NULL, "secret.txt" },
+	{ "directory symlink out of the root", GET("/linkdir_out/"), 0, 403, 1,
+	    NULL, NULL, NULL, "secret.txt" },
 	{ "index.html symlink inside the root (index.html -> vnc.html)",
 	    GET("/linkindex/"), 0, 200, 1, HTML, "vnc.html" },
 	{ "index.html symlink out of the root", GET("/outindex/"), 0, 403, 1,
@@ -641,7 +646,8 @@ static const struct resp_case resp_cases[] = {
 	    "POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 0, 405, 0 },
 	{ "chunked POST it did not read: close",
 	    "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "5\r\nhello\r\n0\r\n\r\n", 0, 405, 0 },
+	    "5\r\nhello\r\n0\r\n\r\n",
+	    0, 405, 0 },
 	{ "GET with a body it did not read: close",
 	    "GET /vnc.html HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 0, 200,
 	    0, HTML, "vnc.html" },
@@ -649,60 +655,77 @@ static const struct resp_case resp_cases[] = {
 	/* Keep-alive. */
 	{ "Connection: close", GETH("/vnc.html", "Connection: close"), 0, 200,
 	    0, HTML, "vnc.html" },
-	{ "Connection: Close, any case", GETH("/vnc.html",
-	    "Connection: Close"), 0, 200, 0, HTML, "vnc.html" },
+	{ "Connection: Close, any case",
+	    GETH("/vnc.html", "Connection: Close"), 0, 200, 0, HTML,
+	    "vnc.html" },
 	{ "close in a list", GETH("/vnc.html", "Connection: foo, close"), 0,
 	    200, 0 },
 	{ "HTTP/1.0 closes", "GET /vnc.html HTTP/1.0\r\n\r\n", 0, 200, 0, HTML,
 	    "vnc.html" },
-	{ "HTTP/1.0 with keep-alive", "GET /vnc.html HTTP/1.0\r\n"
-	    "Connection: keep-alive\r\n\r\n", 0, 200, 1, HTML, "vnc.html" },
-	{ "HTTP/1.0 with Keep-Alive, any case", "GET /vnc.html HTTP/1.0\r\n"
-	    "Connection: Keep-Alive\r\n\r\n", 0, 200, 1 },
-	{ "404 with Connection: close", GETH("/missing",
-	    "Connection: close"), 0, 404, 0 },
+	{ "HTTP/1.0 with keep-alive",
+	    "GET /vnc.html HTTP/1.0\r\n"
+	    "Connection: keep-alive\r\n\r\n",
+	    0, 200, 1, HTML, "vnc.html" },
+	{ "HTTP/1.0 with Keep-Alive, any case",
+	    "GET /vnc.html HTTP/1.0\r\n"
+	    "Connection: Keep-Alive\r\n\r\n",
+	    0, 200, 1 },
+	{ "404 with Connection: close", GETH("/missing", "Connection: close"),
+	    0, 404, 0 },
 	{ "HTTP/1.0 404 closes", "GET /missing HTTP/1.0\r\n\r\n", 0, 404, 0 },
-	{ "405 with Connection: close", "POST / HTTP/1.1\r\n"
-	    "Connection: close\r\n\r\n", 0, 405, 0 },
+	{ "405 with Connection: close",
+	    "POST / HTTP/1.1\r\n"
+	    "Connection: close\r\n\r\n",
+	    0, 405, 0 },
 	{ "listing with HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", 0, 200, 0, HTML },
 
 	/* Conditional requests. */
-	{ "If-None-Match: the ETag", GETH("/vnc.html", "If-None-Match: {ETAG}"),
-	    0, 304, 1, NULL, NULL, "\r\nETag: {ETAG}\r\n" },
-	{ "If-None-Match: a list holding the ETag", GETH("/vnc.html",
-	    "If-None-Match: \"x\", {ETAG}"), 0, 304, 1 },
+	{ "If-None-Match: the ETag",
+	    GETH("/vnc.html", "If-None-Match: {ETAG}"), 0, 304, 1, NULL, NULL,
+	    "\r\nETag: {ETAG}\r\n" },
+	{ "If-None-Match: a list holding the ETag",
+	    GETH("/vnc.html", "If-None-Match: \"x\", {ETAG}"), 0, 304, 1 },
 	{ "If-None-Match: *", GETH("/vnc.html", "If-None-Match: *"), 0, 304,
 	    1 },
-	{ "If-None-Match: the weak ETag (RFC 9110 13.1.2)", GETH("/vnc.html",
-	    "If-None-Match: W/{ETAG}"), 0, 304, 1 },
-	{ "If-None-Match: another ETag", GETH("/vnc.html",
-	    "If-None-Match: \"0-0\""), 0, 200, 1, HTML, "vnc.html" },
-	{ "If-Modified-Since: Last-Modified", GETH("/vnc.html",
-	    "If-Modified-Since: " WEB_LM), 0, 304, 1, NULL, NULL,
-	    "\r\nLast-Modified: " WEB_LM "\r\n" },
-	{ "If-Modified-Since: a second later", GETH("/vnc.html",
-	    "If-Modified-Since: Sun, 09 Sep 2001 01:46:41 GMT"), 0, 304, 1 },
-	{ "If-Modified-Since: a second earlier", GETH("/vnc.html",
-	    "If-Modified-Since: Sun, 09 Sep 2001 01:46:39 GMT"), 0, 200, 1,
-	    HTML, "vnc.html" },
-	{ "If-Modified-Since: not a date", GETH("/vnc.html",
-	    "If-Modified-Since: yesterday"), 0, 200, 1, HTML, "vnc.html" },
-	{ "If-None-Match wins over If-Modified-Since", GETH("/vnc.html",
-	    "If-None-Match: \"0-0\"\r\nIf-Modified-Since: " WEB_LM), 0, 200, 1,
-	    HTML, "vnc.html" },
-	{ "HEAD with If-None-Match", "HEAD /vnc.html HTTP/1.1\r\n"
-	    "If-None-Match: {ETAG}\r\n\r\n", 0, 304, 1 },
-	{ "304 with Connection: close", GETH("/vnc.html",
-	    "If-None-Match: {ETAG}\r\nConnection: close"), 0, 304, 0 },
+	{ "If-None-Match: the weak ETag (RFC 9110 13.1.2)",
+	    GETH("/vnc.html", "If-None-Match: W/{ETAG}"), 0, 304, 1 },
+	{ "If-None-Match: another ETag",
+	    GETH("/vnc.html", "If-None-Match: \"0-0\""), 0, 200, 1, HTML,
+	    "vnc.html" },
+	{ "If-Modified-Since: Last-Modified",
+	    GETH("/vnc.html", "If-Modified-Since: " WEB_LM), 0, 304, 1, NULL,
+	    NULL, "\r\nLast-Modified: " WEB_LM "\r\n" },
+	{ "If-Modified-Since: a second later",
+	    GETH("/vnc.html",
+		"If-Modified-Since: Sun, 09 Sep 2001 01:46:41 GMT"),
+	    0, 304, 1 },
+	{ "If-Modified-Since: a second earlier",
+	    GETH("/vnc.html",
+		"If-Modified-Since: Sun, 09 Sep 2001 01:46:39 GMT"),
+	    0, 200, 1, HTML, "vnc.html" },
+	{ "If-Modified-Since: not a date",
+	    GETH("/vnc.html", "If-Modified-Since: yesterday"), 0, 200, 1, HTML,
+	    "vnc.html" },
+	{ "If-None-Match wins over If-Modified-Since",
+	    GETH("/vnc.html",
+		"If-None-Match: \"0-0\"\r\nIf-Modified-Since: " WEB_LM),
+	    0, 200, 1, HTML, "vnc.html" },
+	{ "HEAD with If-None-Match",
+	    "HEAD /vnc.html HTTP/1.1\r\n"
+	    "If-None-Match: {ETAG}\r\n\r\n",
+	    0, 304, 1 },
+	{ "304 with Connection: close",
+	    GETH("/vnc.html", "If-None-Match: {ETAG}\r\nConnection: close"), 0,
+	    304, 0 },
 };
 
 /* s with every {ETAG} replaced by etag, on the heap. */
 static char *
 web_subst(const char *s, const char *etag)
 {
-	size_t elen = strlen(etag), n = 0;
+	size_t	    elen = strlen(etag), n = 0;
 	const char *p;
-	char *out, *o;
+	char	   *out, *o;
 
 	for (p = s; (p = strstr(p, "{ETAG}")) != NULL; p += 6)
 		n++;
@@ -725,14 +748,22 @@ static const char *
 web_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 301: return "Moved Permanently";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	default: return "?";
+	case 200:
+		return "OK";
+	case 301:
+		return "Moved Permanently";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	default:
+		return "?";
 	}
 }
 
@@ -741,10 +772,10 @@ static void
 check_resp(const struct resp_case *c, const char *etag, int ret, int keep,
     size_t bytes, const struct resp *r)
 {
-	char want[64], v[256], *has, *lacks, *file = NULL;
+	char	    want[64], v[256], *has, *lacks, *file = NULL;
 	const char *body = r->buf + r->head_len;
-	size_t blen = r->len - r->head_len, flen = 0;
-	int head = strncmp(c->req, "HEAD ", 5) == 0;
+	size_t	    blen = r->len - r->head_len, flen = 0;
+	int	    head = strncmp(c->req, "HEAD ", 5) == 0;
 
 	cr_expect_eq(ret, c->status, "%s: status %d, want %d", c->desc, ret,
 	    c->status);
@@ -759,7 +790,7 @@ check_resp(const struct resp_case *c, const char *etag, int ret, int keep,
 	    keep, c->keep);
 	cr_assert(r->head_len > 0, "%s: head does not end", c->desc);
 	cr_expect(resp_header(r, "Connection", v, sizeof(v)) != NULL &&
-	    strcmp(v, c->keep ? "keep-alive" : "close") == 0,
+		strcmp(v, c->keep ? "keep-alive" : "close") == 0,
 	    "%s: Connection header does not say %s", c->desc,
 	    c->keep ? "keep-alive" : "close");
 	if (head || c->status == 304)
@@ -767,36 +798,42 @@ check_resp(const struct resp_case *c, const char *etag, int ret, int keep,
 		    c->desc, blen, head ? "HEAD" : "304");
 	if (c->status != 304)
 		cr_expect(resp_header(r, "Content-Length", v, sizeof(v)) !=
-		    NULL, "%s: no Content-Length", c->desc);
-	if (!head && c->status != 304 && resp_header(r, "Content-Length", v,
-	    sizeof(v)) != NULL)
+			NULL,
+		    "%s: no Content-Length", c->desc);
+	if (!head && c->status != 304 &&
+	    resp_header(r, "Content-Length", v, sizeof(v)) != NULL)
 		cr_expect(strtoull(v, NULL, 10) == blen,
 		    "%s: Content-Length %s, body %zu", c->desc, v, blen);
 	if (c->status == 200)
-		cr_expect_eq(bytes, head ? 0 : blen, "%s: *bytes %zu, body %zu",
-		    c->desc, bytes, blen);
+		cr_expect_eq(bytes, head ? 0 : blen,
+		    "%s: *bytes %zu, body %zu", c->desc, bytes, blen);
 	v[0] = '\0';
 	if (c->type != NULL)
 		cr_expect(resp_header(r, "Content-Type", v, sizeof(v)) !=
-		    NULL && strcmp(v, c->type) == 0,
+			    NULL &&
+			strcmp(v, c->type) == 0,
 		    "%s: Content-Type '%s', want '%s'", c->desc, v, c->type);
 	if (c->file != NULL && c->status == 200) {
 		file = web_slurp(c->file, &flen);
 		if (head) {
 			cr_expect(resp_header(r, "Content-Length", v,
-			    sizeof(v)) != NULL && strtoull(v, NULL, 10) ==
-			    flen, "%s: HEAD Content-Length, want %zu",
-			    c->desc, flen);
+				      sizeof(v)) != NULL &&
+				strtoull(v, NULL, 10) == flen,
+			    "%s: HEAD Content-Length, want %zu", c->desc,
+			    flen);
 		} else
-			cr_expect(blen == flen && memcmp(body, file, flen) ==
-			    0, "%s: body (%zu bytes) is not %s (%zu bytes)",
+			cr_expect(blen == flen &&
+				memcmp(body, file, flen) == 0,
+			    "%s: body (%zu bytes) is not %s (%zu bytes)",
 			    c->desc, blen, c->file, flen);
 		cr_expect(resp_header(r, "ETag", v, sizeof(v)) != NULL &&
-		    v[0] == '"' && v[strlen(v) - 1] == '"' && strlen(v) > 2,
+			v[0] == '"' && v[strlen(v) - 1] == '"' &&
+			strlen(v) > 2,
 		    "%s: no quoted ETag", c->desc);
 		v[0] = '\0';
 		cr_expect(resp_header(r, "Last-Modified", v, sizeof(v)) !=
-		    NULL && strcmp(v, WEB_LM) == 0,
+			    NULL &&
+			strcmp(v, WEB_LM) == 0,
 		    "%s: Last-Modified '%s'", c->desc, v);
 		free(file);
 	}
@@ -821,10 +858,10 @@ check_resp(const struct resp_case *c, const char *etag, int ret, int keep,
 Test(web_respond, table)
 {
 	const struct resp_case *c;
-	struct resp r;
-	char etag[128], *text;
-	size_t i, bytes;
-	int ret, keep;
+	struct resp		r;
+	char			etag[128], *text;
+	size_t			i, bytes;
+	int			ret, keep;
 
 	web_etag(etag, sizeof(etag));
 	for (i = 0; i < NELEM(resp_cases); i++) {
@@ -842,14 +879,14 @@ Test(web_respond, table)
  * line carries the escaped path and its session id). */
 Test(web_respond, note_for_path_outside)
 {
-	struct config cfg = { 0 };
+	struct config	    cfg = { 0 };
 	struct http_request req;
-	struct evbuffer *ev = evbuffer_new();
-	const char *text = GET("/evil%1B%5B2J%0Afake:%20line%5C");
-	const char *note = "unset";
-	char p[PATH_MAX];
-	size_t bytes;
-	int keep, ret;
+	struct evbuffer	   *ev = evbuffer_new();
+	const char	   *text = GET("/evil%1B%5B2J%0Afake:%20line%5C");
+	const char	   *note = "unset";
+	char		    p[PATH_MAX];
+	size_t		    bytes;
+	int		    keep, ret;
 
 	web_symlink(web_path(p, sizeof(p), web_out, "secret.txt"),
 	    "evil\x1b[2J\nfake: line\\");
@@ -873,8 +910,9 @@ Test(web_respond, note_for_path_outside)
 /* The ETag is quoted and changes with the file's size or mtime. */
 Test(web_respond, etag_changes)
 {
-	struct timeval tv[2] = { { WEB_MTIME + 60, 0 }, { WEB_MTIME + 60, 0 } };
-	char e1[128], e2[128], e3[128], p[PATH_MAX];
+	struct timeval tv[2] = { { WEB_MTIME + 60, 0 },
+		{ WEB_MTIME + 60, 0 } };
+	char	       e1[128], e2[128], e3[128], p[PATH_MAX];
 
 	web_etag(e1, sizeof(e1));
 	cr_expect(strlen(e1) > 2 && e1[0] == '"' && e1[strlen(e1) - 1] == '"',
@@ -893,7 +931,7 @@ Test(web_respond, etag_changes)
 struct init_case {
 	const char *desc;
 	const char *dir;
-	int ret;
+	int	    ret;
 };
 
 static const struct init_case init_cases[] = {
@@ -908,15 +946,16 @@ static const struct init_case init_cases[] = {
 Test(web_respond, init)
 {
 	const struct init_case *c;
-	struct config cfg = { 0 };
-	char p[PATH_MAX], err[256];
-	size_t i;
-	int ret;
+	struct config		cfg = { 0 };
+	char			p[PATH_MAX], err[256];
+	size_t			i;
+	int			ret;
 
 	for (i = 0; i < NELEM(init_cases); i++) {
 		c = &init_cases[i];
-		cfg.web = c->dir == NULL ? NULL : c->dir[0] == '/' ?
-		    strcpy(p, c->dir) : web_path(p, sizeof(p), web_dir, c->dir);
+		cfg.web = c->dir == NULL ? NULL :
+		    c->dir[0] == '/'	 ? strcpy(p, c->dir) :
+				       web_path(p, sizeof(p), web_dir, c->dir);
 		err[0] = '\0';
 		ret = web_init(&cfg, err, sizeof(err));
 		cr_expect_eq(ret, c->ret, "%s: web_init returned %d (%s)",
