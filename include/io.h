@@ -12,10 +12,13 @@ struct evbuffer;
  * Read what bev's socket still holds after libevent's own read, up to
  * WSB_MAX_SINGLE_IO bytes, into bev's input (libevent 2.1 reads at most
  * 4 KiB per callback: EVBUFFER_MAX_READ).  TLS bufferevents decrypt every
- * whole record available.  Returns 0, or the errno of a failed read (a
- * reset would otherwise reach libevent as a plain EOF on its next read).
- * A no-op on libevent 2.2 and later.
+ * whole record available.  Returns 0; the errno of a failed read (a reset
+ * would otherwise reach libevent as a plain EOF on its next read; EPROTO
+ * for a TLS error); or IO_READ_EOF when a TLS peer's close_notify was
+ * read (libevent would not see it again).  The caller handles the bytes
+ * read first.  A no-op on libevent 2.2 and later.
  */
+#define IO_READ_EOF (-1)
 int io_read_more(struct bufferevent *bev);
 
 /*

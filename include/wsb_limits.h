@@ -52,6 +52,12 @@
 #define WSB_MAX_BASIC_CREDENTIALS 768
 #define WSB_MAX_BASIC_B64 (WSB_MAX_BASIC_CREDENTIALS / 3 * 4)
 
+/* Seconds a half-closed session (the client sent EOF without a Close)
+ * lasts without a byte from the target before both are closed: enough for
+ * a reply under way, short because such a client is usually gone
+ * (haproxy's "timeout client-fin"). */
+#define WSB_HALF_CLOSE_IDLE_SEC 2
+
 /* Largest payload of one frame sent to the client: websockify's maximum,
  * and some clients refuse larger frames. */
 #define WSB_MAX_OUT_FRAME (64 * 1024)

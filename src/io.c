@@ -24,7 +24,7 @@
 #define IO_READ_CAPPED (LIBEVENT_VERSION_NUMBER < 0x02020000)
 
 static int  io_socket_read_more(struct bufferevent *);
-static void io_tls_read_more(struct bufferevent *, SSL *);
+static int  io_tls_read_more(struct bufferevent *, SSL *);
 static void io_tls_send(SSL *, struct evbuffer *);
 
 int
@@ -37,10 +37,8 @@ io_read_more(struct bufferevent *bev)
 	if (!IO_READ_CAPPED ||
 	    evbuffer_get_length(bufferevent_get_input(bev)) < 4096)
 		return 0;
-	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
-		io_tls_read_more(bev, ssl);
-		return 0;
-	}
+	if ((ssl = bufferevent_openssl_get_ssl(bev)) != NULL)
+		return io_tls_read_more(bev, ssl);
 	return io_socket_read_more(bev);
 }
 
@@ -92,23 +90,33 @@ io_socket_read_more(struct bufferevent *bev)
 /*
  * libevent 2.1's bufferevent_openssl decrypts one record (at most 16 KiB)
  * per callback: decrypt every record the socket holds, up to
- * WSB_MAX_SINGLE_IO.  Anything but data (WANT_READ, WANT_WRITE for a key
- * update, EOF, an error) ends the loop and is left to libevent's next SSL
- * call, which sees it again.
+ * WSB_MAX_SINGLE_IO.  WANT_READ (drained) and WANT_WRITE (a key update)
+ * are left to libevent's next SSL call.  What SSL_read consumed for good
+ * is reported, since libevent would never see it again: the peer's
+ * close_notify as IO_READ_EOF, a failure as its errno (EPROTO for a TLS
+ * error).
  */
-static void
+static int
 io_tls_read_more(struct bufferevent *bev, SSL *ssl)
 {
 	struct evbuffer	     *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v;
 	size_t		      got = 0;
-	int		      n;
+	int		      n, e, err = 0;
 
 	while (got < WSB_MAX_SINGLE_IO) {
 		if (evbuffer_reserve_space(in, WSB_TLS_RECORD, &v, 1) < 1)
 			break;
 		ERR_clear_error();
+		errno = 0;
 		if ((n = SSL_read(ssl, v.iov_base, (int)v.iov_len)) <= 0) {
+			e = SSL_get_error(ssl, n);
+			if (e == SSL_ERROR_ZERO_RETURN)
+				err = IO_READ_EOF;
+			else if (e == SSL_ERROR_SYSCALL)
+				err = errno != 0 ? errno : ECONNRESET;
+			else if (e == SSL_ERROR_SSL)
+				err = EPROTO;
 			ERR_clear_error();
 			break;
 		}
@@ -116,6 +124,7 @@ io_tls_read_more(struct bufferevent *bev, SSL *ssl)
 		evbuffer_commit_space(in, &v, 1);
 		got += (size_t)n;
 	}
+	return err;
 }
 
 /*

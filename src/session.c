@@ -252,8 +252,8 @@ session_timer_set(struct session *s, int sec)
 
 /*
  * The session timer ran out: the request-head deadline or keep-alive
- * idle time (HTTP), the wait for the client's Close after ours, or a
- * look at a lingering close.
+ * idle time (HTTP), the wait for the client's Close after ours, a look
+ * at a half-closed session, or at a lingering close.
  */
 static void
 session_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -271,6 +271,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 			"idle or incomplete request");
 		s->closer = "handshake timeout";
 		session_end(s);
+		return;
+	}
+	if (s->client.eof && !s->close_sent) {
+		session_relay_half_close_check(s);
 		return;
 	}
 	session_debug(s, "no Close from the client in %d s",
@@ -350,13 +354,14 @@ side_set_reading(struct side *side)
 	if (side->shutdown != SIDE_OPEN)
 		want = side == &side->session->client;
 	else
-		want = !side->paused_by_peer && !side->paused_by_self;
+		want = !side->paused_by_peer && !side->paused_by_self &&
+		    !side->eof;
 	if (want && !side->reading)
 		bufferevent_enable(side->bev, EV_READ);
 	else if (!want && side->reading)
 		bufferevent_disable(side->bev, EV_READ);
 	side->reading = want;
-	if (want || side->peer_fin || side->shutdown != SIDE_OPEN) {
+	if (want || side->shutdown != SIDE_OPEN) {
 		if (side->watch != NULL)
 			event_del(side->watch);
 		return;
@@ -372,40 +377,59 @@ side_set_reading(struct side *side)
 /*
  * A look at a paused side's socket without reading it: a reset (or any
  * socket error) is reported to the side's event callback as a read
- * error; a FIN waits behind the bytes not yet read, which are still
- * delivered, and ends the looks.
+ * error.  A FIN waits behind the bytes not yet read, which are still
+ * delivered; the looks go on, for a reset after it.
  */
 static void
 side_watch_cb(evutil_socket_t unused, short what, void *arg)
 {
-	struct side	    *side = arg;
-	struct pollfd	     pfd;
-	bufferevent_event_cb eventcb;
-	void		    *cbarg;
-	int		     err = 0;
-	socklen_t	     len = sizeof(err);
+	struct side  *side = arg;
+	struct pollfd pfd;
+	int	      err = 0;
+	socklen_t     len = sizeof(err);
 
 	pfd.fd = bufferevent_getfd(side->bev);
 	pfd.events = POLLRDHUP;
 	pfd.revents = 0;
 	if (poll(&pfd, 1, 0) <= 0)
 		return;
-	if ((pfd.revents & (POLLERR | POLLHUP)) == 0) {
+	if (getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == 0) {
+		if (!side->peer_fin)
+			session_debug(side->session,
+			    "%s sent FIN while paused", side->name);
 		side->peer_fin = 1;
-		event_del(side->watch);
-		session_debug(side->session, "%s sent FIN while paused",
-		    side->name);
 		return;
 	}
-	if (getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
-	    err == 0)
-		err = ECONNRESET;
 	event_del(side->watch);
+	side_report(side, err);
+}
+
+/*
+ * Report what a read beside libevent found (io_read_more(), a look at a
+ * paused side) to the side's event callback of the moment, as libevent
+ * would: err an errno (a read error) or IO_READ_EOF (EOF).  The session
+ * may have ended on return.
+ */
+void
+side_report(struct side *side, int err)
+{
+	bufferevent_event_cb eventcb;
+	void		    *cbarg;
+
+	if (side->bev == NULL)
+		return;
 	bufferevent_getcb(side->bev, NULL, NULL, &eventcb, &cbarg);
+	if (eventcb == NULL)
+		return;
+	if (err == IO_READ_EOF) {
+		eventcb(side->bev, BEV_EVENT_READING | BEV_EVENT_EOF, cbarg);
+		return;
+	}
 	errno = err;
 	EVUTIL_SET_SOCKET_ERROR(err);
-	if (eventcb != NULL)
-		eventcb(side->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, cbarg);
+	eventcb(side->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, cbarg);
 }
 
 /* 1 if what the bridge owes the side passed the high mark. */
@@ -517,8 +541,10 @@ session_client_closing_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
-	/* A client that half-closes may still read what it is owed. */
-	if ((what & BEV_EVENT_EOF) && s->client.shutdown == SIDE_FLUSHING) {
+	/* A plain client that half-closes may still read what it is owed
+	 * (TLS cannot: libevent stops writing after close_notify). */
+	if ((what & BEV_EVENT_EOF) && s->client.shutdown == SIDE_FLUSHING &&
+	    !s->client.tls) {
 		s->client.reading = 0;
 		return;
 	}

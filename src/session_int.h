@@ -51,6 +51,8 @@ struct side {
 	unsigned	    paused_by_self:1; /* own replies queued */
 	unsigned	    reading:1;	      /* EV_READ enabled */
 	unsigned	    peer_fin:1;	      /* FIN seen while paused */
+	unsigned	    eof:1;	      /* EOF read: no more reading */
+	unsigned	    fin_pending:1;    /* FIN (SHUT_WR) once flushed */
 	unsigned	    tls:1;
 	unsigned long long  bytes_read;	   /* from the socket */
 	unsigned long long  bytes_written; /* to the socket */
@@ -83,8 +85,9 @@ struct session {
 	unsigned	       ping_outstanding:1;
 	unsigned	       upgraded:1;
 	unsigned	       protocol_binary:1;
-	unsigned	       web_waiting:1;  /* a --web reply draining */
-	unsigned long long     heartbeat_seen; /* client bytes at last tick */
+	unsigned	       web_waiting:1;	/* a --web reply draining */
+	unsigned long long     heartbeat_seen;	/* client bytes at last tick */
+	unsigned long long     half_close_seen; /* target bytes, half-closed */
 
 	const char *closer; /* who closed, for the log */
 	int	    close_code;
@@ -114,6 +117,7 @@ void side_attach(struct side *side, struct bufferevent *bev,
     void (*writecb)(struct bufferevent *, void *),
     void (*eventcb)(struct bufferevent *, short, void *));
 void side_free(struct side *side);
+void side_report(struct side *side, int err);
 void side_set_reading(struct side *side);
 int  side_output_full(const struct side *side);
 void side_send(struct side *side, struct evbuffer *buf);
@@ -141,5 +145,6 @@ void session_relay_start(struct session *s);
 void session_relay_send_close(struct session *s, int code, const char *reason);
 void session_relay_refuse(struct session *s, const char *reason);
 void session_relay_client_event_cb(struct bufferevent *, short, void *);
+void session_relay_half_close_check(struct session *s);
 
 #endif

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -37,6 +38,8 @@ static int  session_relay_protocol_error(struct session *,
 static void session_relay_to_client(struct session *);
 static void session_relay_target_lost(struct session *, int, const char *);
 static void session_relay_heartbeat_timeout(struct session *);
+static int  session_relay_half_close(struct session *);
+static void session_relay_target_fin(struct session *);
 static unsigned long long session_relay_client_progress(
     const struct session *);
 
@@ -81,6 +84,9 @@ session_relay_refuse(struct session *s, const char *reason)
 	session_relay_send_close(s, CLOSE_INTERNAL_ERROR, reason);
 	s->client.paused_by_peer = 0;
 	side_set_reading(&s->client);
+	/* The client's Close may have come with the request head. */
+	if (evbuffer_get_length(bufferevent_get_input(s->client.bev)) > 0)
+		session_relay_frames(s);
 }
 
 /* Client bytes: frames. */
@@ -93,12 +99,8 @@ session_relay_client_read_cb(struct bufferevent *bev, void *arg)
 	err = io_read_more(bev);
 	if (session_relay_frames(s) == SESSION_ENDED)
 		return;
-	if (err != 0 && s->client.bev == bev) {
-		errno = err;
-		EVUTIL_SET_SOCKET_ERROR(err);
-		session_relay_client_event_cb(bev,
-		    BEV_EVENT_READING | BEV_EVENT_ERROR, s);
-	}
+	if (err != 0 && s->client.bev == bev)
+		side_report(&s->client, err);
 }
 
 /*
@@ -361,7 +363,9 @@ session_relay_client_write_cb(struct bufferevent *bev, void *arg)
 /*
  * EOF, error or send timeout on the client connection (also while the
  * target is being connected).  A reset or a stall closes the target at
- * once; an EOF first delivers what the client sent.
+ * once.  A plain client's EOF is a half-close: what it sent goes to the
+ * target, then the target gets a FIN, and what the target still sends
+ * reaches the client until the target closes.
  */
 void
 session_relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -387,12 +391,68 @@ session_relay_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		s->closer = "client (connection lost)";
 		s->close_code = 1006;
 	}
+	if ((what & BEV_EVENT_EOF) && session_relay_half_close(s) == 0)
+		return;
 	side_free(&s->client);
 	if (abort_target)
 		side_free(&s->target);
 	if (session_target_shutdown(s) == SESSION_ENDED)
 		return;
 	session_end_if_done(s);
+}
+
+/*
+ * The client sent EOF: if both sides can carry on half-closed (plain
+ * client, plain target, relaying), stop reading the client and send the
+ * target a FIN once its output is flushed.  0 if so, -1 if the session
+ * closes instead.
+ */
+static int
+session_relay_half_close(struct session *s)
+{
+	struct side *t = &s->target;
+
+	if (s->client.tls || t->bev == NULL || t->tls ||
+	    t->shutdown != SIDE_OPEN || s->phase != SESSION_RELAY)
+		return -1;
+	s->client.eof = 1;
+	side_set_reading(&s->client);
+	t->fin_pending = 1;
+	bufferevent_setwatermark(t->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(t->bev)) == 0)
+		session_relay_target_fin(s);
+	s->half_close_seen = t->bytes_read;
+	session_timer_set(s, WSB_HALF_CLOSE_IDLE_SEC);
+	return 0;
+}
+
+/*
+ * A half-closed session (the client sent EOF) lasts while the target
+ * still sends: after WSB_HALF_CLOSE_IDLE_SEC without a byte from it,
+ * both are closed (haproxy's "timeout client-fin").
+ */
+void
+session_relay_half_close_check(struct session *s)
+{
+	if (s->target.bev != NULL &&
+	    s->target.bytes_read != s->half_close_seen) {
+		s->half_close_seen = s->target.bytes_read;
+		session_timer_set(s, WSB_HALF_CLOSE_IDLE_SEC);
+		return;
+	}
+	session_debug(s, "half-closed and idle for %d s",
+	    WSB_HALF_CLOSE_IDLE_SEC);
+	side_free(&s->target);
+	session_client_shutdown(s);
+}
+
+/* The target's output is flushed after the client's EOF: pass it on. */
+static void
+session_relay_target_fin(struct session *s)
+{
+	s->target.fin_pending = 0;
+	if (shutdown(bufferevent_getfd(s->target.bev), SHUT_WR) == -1)
+		session_debug(s, "target: shutdown: %s", strerror(errno));
 }
 
 /* Target bytes: framed and moved to the client. */
@@ -404,12 +464,8 @@ session_relay_target_read_cb(struct bufferevent *bev, void *arg)
 
 	err = io_read_more(bev);
 	session_relay_to_client(s);
-	if (err != 0 && s->target.bev == bev) {
-		errno = err;
-		EVUTIL_SET_SOCKET_ERROR(err);
-		session_relay_target_event_cb(bev,
-		    BEV_EVENT_READING | BEV_EVENT_ERROR, s);
-	}
+	if (err != 0 && s->target.bev == bev)
+		side_report(&s->target, err);
 }
 
 /*
@@ -448,12 +504,18 @@ session_relay_to_client(struct session *s)
 	}
 }
 
-/* The target's output drained to the low mark: read the client again. */
+/* The target's output drained to the low mark (to empty after the
+ * client's EOF): read the client again, or pass the FIN on. */
 static void
 session_relay_target_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	if (s->target.fin_pending) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			session_relay_target_fin(s);
+		return;
+	}
 	if (s->client.paused_by_peer && s->client.bev != NULL &&
 	    s->client.shutdown == SIDE_OPEN) {
 		s->client.paused_by_peer = 0;
@@ -491,23 +553,27 @@ session_relay_target_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 /* The target went away: Close the client with code and reason once what
- * it is owed is written, and wait for its Close. */
+ * it is owed is written, and read on for its Close (a Ping that was
+ * waiting for the output to drain is not answered any more). */
 static void
 session_relay_target_lost(struct session *s, int code, const char *reason)
 {
+	struct side *c = &s->client;
+
 	side_free(&s->target);
 	if (s->closer == NULL) {
 		s->closer = "target";
 		s->close_code = code;
 	}
 	session_relay_send_close(s, code, reason);
-	if (s->client.bev == NULL) {
+	if (c->bev == NULL) {
 		session_end_if_done(s);
 		return;
 	}
-	if (s->client.paused_by_peer) {
-		s->client.paused_by_peer = 0;
-		side_set_reading(&s->client);
+	if (c->paused_by_peer || c->paused_by_self) {
+		c->paused_by_peer = c->paused_by_self = 0;
+		side_set_reading(c);
+		session_relay_frames(s);
 	}
 }
 
@@ -541,12 +607,18 @@ session_relay_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->client.bev == NULL || s->close_sent)
 		return;
-	if (s->ping_outstanding &&
+	/*
+	 * A client the bridge is not reading cannot be heard answering: while
+	 * backpressure pauses it, it gets a Ping every interval, which a
+	 * client that is gone answers with a reset (seen by the look at the
+	 * paused side), and is never judged.
+	 */
+	if (s->ping_outstanding && s->client.reading &&
 	    session_relay_client_progress(s) == s->heartbeat_seen) {
 		session_relay_heartbeat_timeout(s);
 		return;
 	}
-	if (!s->ping_outstanding) {
+	if (!s->ping_outstanding || !s->client.reading) {
 		hl = frame_encode_header(hdr, 1, FRAME_OP_PING, 0, NULL);
 		evbuffer_add(scratch, hdr, hl);
 		side_send(&s->client, scratch);
