@@ -13,10 +13,11 @@
  * slow client must not hold a socket. */
 #define WSB_HANDSHAKE_TIMEOUT_SEC 10
 
-/* Seconds to wait for the peer's Close after ours, and for a closing
- * side's output to drain, before the TCP connection is dropped. */
+/* Seconds to wait for the client's Close once ours has been written,
+ * and for its EOF after our FIN once nothing is left unacknowledged: a
+ * client that answers does so in milliseconds.  (While bytes are still
+ * owed, only --send-timeout without progress bounds the wait.) */
 #define WSB_CLOSE_WAIT_SEC 2
-#define WSB_LINGER_SEC 5
 
 /* Backpressure: stop reading one side when the other side's output
  * passes the high mark; resume when it drains to the low mark.  256 KiB
