@@ -190,7 +190,8 @@ static const struct config_opt config_opts[] = {
 	{ CONFIG_ROW("verbose", CONFIG_COUNT, verbose), .letter = 'v',
 	  .help = "log debug lines" },
 	{ CONFIG_ROW("traffic", CONFIG_FLAG, traffic),
-	  .help = "log a character per frame (> to target, < to client)" },
+	  .help = "log a character per frame ('}' from the client, '{'\nto "
+	  "the client)" },
 	{ CONFIG_ROW("run-once", CONFIG_FLAG, run_once),
 	  .help = "exit after the first WebSocket session ends" },
 	{ CONFIG_ROW("timeout", CONFIG_INT, timeout), .max = INT_MAX,
