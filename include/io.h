@@ -4,6 +4,7 @@
 #define WSB_IO_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct bufferevent;
 struct evbuffer;
@@ -20,6 +21,15 @@ struct evbuffer;
  */
 #define IO_READ_EOF (-1)
 int io_read_more(struct bufferevent *bev);
+
+/*
+ * Read what bev's plain socket holds, up to WSB_MAX_SINGLE_IO bytes, into
+ * bev's input, for a caller that reads instead of libevent (whose
+ * evbuffer_read asks FIONREAD first: one ioctl per read).  Returns the
+ * bytes read (an EOF or error behind them shows at the next call), 0 at
+ * EOF, or -1 with errno (EAGAIN: nothing to read).
+ */
+ssize_t io_read(struct bufferevent *bev);
 
 /*
  * Send buf's bytes on bev: written to the socket at once when bev's output

@@ -23,9 +23,15 @@
 /* libevent 2.2 reads what the socket holds (up to max_single_read). */
 #define IO_READ_CAPPED (LIBEVENT_VERSION_NUMBER < 0x02020000)
 
-static int  io_socket_read_more(struct bufferevent *);
-static int  io_tls_read_more(struct bufferevent *, SSL *);
-static void io_tls_send(SSL *, struct evbuffer *);
+/* Space offered to the first read of a callback: libevent 2.1's own
+ * per-read size (EVBUFFER_MAX_READ); later reads get the rest of
+ * WSB_MAX_SINGLE_IO. */
+#define IO_FIRST_READ 4096
+
+static size_t io_socket_read(struct bufferevent *, size_t, int *);
+static int    io_socket_read_more(struct bufferevent *);
+static int    io_tls_read_more(struct bufferevent *, SSL *);
+static void   io_tls_send(SSL *, struct evbuffer *);
 
 int
 io_read_more(struct bufferevent *bev)
@@ -42,34 +48,43 @@ io_read_more(struct bufferevent *bev)
 	return io_socket_read_more(bev);
 }
 
-/* readv() into reserved input space until the socket is drained. */
-static int
-io_socket_read_more(struct bufferevent *bev)
+/*
+ * readv() into reserved input space, first bytes, then up to
+ * WSB_MAX_SINGLE_IO in all, until the socket is drained.  Returns the
+ * bytes read; *err is 0 (drained), IO_READ_EOF, or the errno of a failed
+ * read or reservation.
+ */
+static size_t
+io_socket_read(struct bufferevent *bev, size_t first, int *err)
 {
 	struct evbuffer	     *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v[2];
 	struct iovec	      iov[2];
 	size_t		      got = 0, want, left;
 	ssize_t		      n;
-	int		      nv, k, err = 0;
+	int		      nv, k;
 
+	*err = 0;
 	/* A socket bufferevent keeps its input's end frozen between reads. */
 	evbuffer_unfreeze(in, 0);
 	while (got < WSB_MAX_SINGLE_IO) {
 		nv = evbuffer_reserve_space(in,
-		    (ev_ssize_t)(WSB_MAX_SINGLE_IO - got), v, 2);
-		if (nv < 1)
+		    (ev_ssize_t)(got == 0 ? first : WSB_MAX_SINGLE_IO - got),
+		    v, 2);
+		if (nv < 1) {
+			*err = ENOMEM;
 			break;
+		}
 		for (k = 0, want = 0; k < nv; k++) {
 			iov[k].iov_base = v[k].iov_base;
 			iov[k].iov_len = v[k].iov_len;
 			want += v[k].iov_len;
 		}
-		n = readv(bufferevent_getfd(bev), iov, nv);
-		if (n <= 0) {
-			/* EOF is seen again by libevent's next read. */
-			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				err = errno;
+		if ((n = readv(bufferevent_getfd(bev), iov, nv)) <= 0) {
+			if (n == 0)
+				*err = IO_READ_EOF;
+			else if (errno != EAGAIN && errno != EINTR)
+				*err = errno;
 			break;
 		}
 		left = (size_t)n;
@@ -84,7 +99,33 @@ io_socket_read_more(struct bufferevent *bev)
 			break; /* drained */
 	}
 	evbuffer_freeze(in, 0);
-	return err;
+	return got;
+}
+
+/* What libevent's capped read left in the socket; an EOF is seen again
+ * by libevent's next read. */
+static int
+io_socket_read_more(struct bufferevent *bev)
+{
+	int err;
+
+	(void)io_socket_read(bev, WSB_MAX_SINGLE_IO, &err);
+	return err == IO_READ_EOF || err == ENOMEM ? 0 : err;
+}
+
+ssize_t
+io_read(struct bufferevent *bev)
+{
+	size_t got;
+	int    err;
+
+	/* An EOF or error after bytes is seen again at the next read. */
+	if ((got = io_socket_read(bev, IO_FIRST_READ, &err)) > 0)
+		return (ssize_t)got;
+	if (err == IO_READ_EOF)
+		return 0;
+	errno = err != 0 ? err : EAGAIN;
+	return -1;
 }
 
 /*

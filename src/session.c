@@ -1,16 +1,14 @@
 /*
- * A session's lifetime: accept, the TLS sniff, the two sides (set-up,
- * pause and resume, the watch on a paused side, freeing), the session
- * timer, the orderly shutdown of each side, and the one place a session
- * ends, session_end().  The phases live in session_http.c,
- * session_upgrade.c and session_relay.c.
+ * A session's lifetime: accept, the TLS sniff, the session timer, the
+ * orderly shutdown of each side, and the one place a session ends,
+ * session_end().  The sides are in session_side.c; the phases in
+ * session_http.c, session_upgrade.c and session_relay.c.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <poll.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -30,11 +28,12 @@
 #include "wsb_config.h"
 #include "wsb_limits.h"
 
+/* linger_outq until the first look at a lingering client (SIOCOUTQ is
+ * read then, not when the FIN goes out). */
+#define SESSION_OUTQ_UNKNOWN (~0ULL)
+
 static void session_sniff_cb(evutil_socket_t, short, void *);
 static void session_timer_cb(evutil_socket_t, short, void *);
-static void side_watch_cb(evutil_socket_t, short, void *);
-static void side_count_cb(struct evbuffer *, const struct evbuffer_cb_info *,
-    void *);
 static void session_client_discard_cb(struct bufferevent *, void *);
 static void session_client_flushed_cb(struct bufferevent *, void *);
 static void session_client_closing_event_cb(struct bufferevent *, short,
@@ -282,190 +281,6 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	session_client_shutdown(s);
 }
 
-/*
- * Make bev the side's connection, with callbacks (NULL: none yet),
- * counting bytes as they cross the socket, reading and writing.
- */
-void
-side_attach(struct side *side, struct bufferevent *bev,
-    void (*readcb)(struct bufferevent *, void *),
-    void (*writecb)(struct bufferevent *, void *),
-    void (*eventcb)(struct bufferevent *, short, void *))
-{
-	side->bev = bev;
-	side->shutdown = SIDE_OPEN;
-	bufferevent_set_max_single_read(bev, WSB_MAX_SINGLE_IO);
-	bufferevent_set_max_single_write(bev, WSB_MAX_SINGLE_IO);
-	evbuffer_add_cb(bufferevent_get_input(bev), side_count_cb, side);
-	evbuffer_add_cb(bufferevent_get_output(bev), side_count_cb, side);
-	bufferevent_setcb(bev, readcb, writecb, eventcb, side->session);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	side->reading = 1;
-}
-
-/* Count bytes read into the input and written from the output. */
-static void
-side_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	struct side *side = arg;
-
-	if (side->bev == NULL)
-		return;
-	if (buf == bufferevent_get_input(side->bev))
-		side->bytes_read += info->n_added;
-	else
-		side->bytes_written += info->n_deleted;
-}
-
-/* Disable and free a side's bufferevent (closes the socket). */
-void
-side_free(struct side *side)
-{
-	struct bufferevent *bev = side->bev;
-
-	if (side->watch != NULL) {
-		event_free(side->watch);
-		side->watch = NULL;
-	}
-	if (bev == NULL)
-		return;
-	side->bev = NULL;
-	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	bufferevent_free(bev);
-}
-
-/*
- * Read from a side unless backpressure pauses it (or the target is being
- * flushed).  A paused side is looked at every WSB_PAUSED_CHECK_MSEC for
- * the peer's reset or FIN, so a peer that is gone is noticed without
- * reading.  (An EV_CLOSED event cannot do it: libevent 2.1's epoll
- * backend turns EPOLLERR|EPOLLHUP into EV_READ|EV_WRITE only, so a reset
- * would never reach it and would wake the loop forever.)
- */
-void
-side_set_reading(struct side *side)
-{
-	struct timeval tv = { 0, WSB_PAUSED_CHECK_MSEC * 1000 };
-	int	       want;
-
-	if (side->bev == NULL)
-		return;
-	if (side->shutdown != SIDE_OPEN)
-		want = side == &side->session->client;
-	else
-		want = !side->paused_by_peer && !side->paused_by_self &&
-		    !side->eof;
-	if (want && !side->reading)
-		bufferevent_enable(side->bev, EV_READ);
-	else if (!want && side->reading)
-		bufferevent_disable(side->bev, EV_READ);
-	side->reading = want;
-	if (want || side->shutdown != SIDE_OPEN) {
-		if (side->watch != NULL)
-			event_del(side->watch);
-		return;
-	}
-	if (side->watch == NULL)
-		side->watch = event_new(side->session->worker->base, -1,
-		    EV_PERSIST, side_watch_cb, side);
-	if (side->watch != NULL &&
-	    !event_pending(side->watch, EV_TIMEOUT, NULL))
-		event_add(side->watch, &tv);
-}
-
-/*
- * A look at a paused side's socket without reading it: a reset (or any
- * socket error) is reported to the side's event callback as a read
- * error.  A FIN waits behind the bytes not yet read, which are still
- * delivered; the looks go on, for a reset after it.
- */
-static void
-side_watch_cb(evutil_socket_t unused, short what, void *arg)
-{
-	struct side  *side = arg;
-	struct pollfd pfd;
-	int	      err = 0;
-	socklen_t     len = sizeof(err);
-
-	pfd.fd = bufferevent_getfd(side->bev);
-	pfd.events = POLLRDHUP;
-	pfd.revents = 0;
-	if (poll(&pfd, 1, 0) <= 0)
-		return;
-	if (getsockopt(pfd.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err == 0) {
-		if (!side->peer_fin)
-			session_debug(side->session,
-			    "%s sent FIN while paused", side->name);
-		side->peer_fin = 1;
-		return;
-	}
-	event_del(side->watch);
-	side_report(side, err);
-}
-
-/*
- * Report what a read beside libevent found (io_read_more(), a look at a
- * paused side) to the side's event callback of the moment, as libevent
- * would: err an errno (a read error) or IO_READ_EOF (EOF).  The session
- * may have ended on return.
- */
-void
-side_report(struct side *side, int err)
-{
-	bufferevent_event_cb eventcb;
-	void		    *cbarg;
-
-	if (side->bev == NULL)
-		return;
-	bufferevent_getcb(side->bev, NULL, NULL, &eventcb, &cbarg);
-	if (eventcb == NULL)
-		return;
-	if (err == IO_READ_EOF) {
-		eventcb(side->bev, BEV_EVENT_READING | BEV_EVENT_EOF, cbarg);
-		return;
-	}
-	errno = err;
-	EVUTIL_SET_SOCKET_ERROR(err);
-	eventcb(side->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, cbarg);
-}
-
-/* 1 if what the bridge owes the side passed the high mark. */
-int
-side_output_full(const struct side *side)
-{
-	return side->bev != NULL &&
-	    evbuffer_get_length(bufferevent_get_output(side->bev)) >=
-	    WSB_HIGH_WATER;
-}
-
-/* Send buf on the side at once where the socket takes it (see io_send),
- * counting what was written directly. */
-void
-side_send(struct side *side, struct evbuffer *buf)
-{
-	side->bytes_written += io_send(side->bev, buf);
-}
-
-/* Queue len bytes for the side (a control frame, an HTTP reply). */
-void
-side_queue(struct side *side, const void *data, size_t len)
-{
-	evbuffer_add(bufferevent_get_output(side->bev), data, len);
-}
-
-/* A side that takes no bytes for --send-timeout seconds while it is owed
- * some is dropped (libevent's write timeout restarts on progress). */
-void
-side_set_send_timeout(struct side *side)
-{
-	struct timeval tv = { session_config(side->session)->send_timeout, 0 };
-
-	bufferevent_set_timeouts(side->bev, NULL, &tv);
-}
-
 /* Say why a TLS client connection failed; a peer that closed TCP
  * without close_notify is named as such, not as an error. */
 void
@@ -564,6 +379,18 @@ session_client_fin(struct session *s)
 {
 	struct side *c = &s->client;
 
+	/*
+	 * Both Closes crossed on plain TCP and nothing is unread: the client
+	 * sends nothing more but its FIN (RFC 6455 5.5.1), so close() cannot
+	 * turn into a reset, and what the kernel still holds for the client
+	 * is sent before our FIN.  No lingering needed.  (TLS lingers: the
+	 * client's close_notify would meet a closed socket.)
+	 */
+	if (!c->tls && s->close_received &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		side_free(c);
+		return session_end_if_done(s);
+	}
 	c->shutdown = SIDE_LINGER;
 	if (c->tls)
 		SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));
@@ -572,7 +399,7 @@ session_client_fin(struct session *s)
 		return session_end_if_done(s);
 	}
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
-	c->linger_outq = io_unacked(bufferevent_getfd(c->bev));
+	c->linger_outq = SESSION_OUTQ_UNKNOWN; /* read at the first look */
 	c->linger_stuck_ms = 0;
 	session_timer_set(s, WSB_CLOSE_WAIT_SEC);
 	return 0;

@@ -8,6 +8,8 @@
 
 #include <sys/queue.h>
 
+#include <event2/util.h>
+
 #include "frame.h"
 #include "handshake.h"
 #include "log.h"
@@ -45,6 +47,7 @@ struct side {
 	struct side	   *peer;
 	struct bufferevent *bev;   /* NULL once closed */
 	struct event	   *watch; /* EOF/reset while paused */
+	struct event	   *rev;   /* plain socket: our reads */
 	const char	   *name;  /* "client" or "target" */
 	enum side_shutdown  shutdown;
 	unsigned	    paused_by_peer:1; /* peer's output full */
@@ -119,6 +122,7 @@ void side_attach(struct side *side, struct bufferevent *bev,
 void side_free(struct side *side);
 void side_report(struct side *side, int err);
 void side_set_reading(struct side *side);
+int  side_read_more(struct side *side);
 int  side_output_full(const struct side *side);
 void side_send(struct side *side, struct evbuffer *buf);
 void side_queue(struct side *side, const void *data, size_t len);
@@ -146,5 +150,8 @@ void session_relay_send_close(struct session *s, int code, const char *reason);
 void session_relay_refuse(struct session *s, const char *reason);
 void session_relay_client_event_cb(struct bufferevent *, short, void *);
 void session_relay_half_close_check(struct session *s);
+
+/* session_heartbeat.c: --heartbeat. */
+void session_heartbeat_cb(evutil_socket_t, short, void *);
 
 #endif

@@ -2,8 +2,8 @@
  * The relay phase of a session: client frames unmasked in place and
  * streamed to the target, target bytes framed and moved to the client,
  * control frames and the Close handshake, backpressure both ways (every
- * byte owed to a side counts, Pongs and Close included), and the
- * heartbeat.
+ * byte owed to a side counts, Pongs and Close included) and half-close
+ * (the heartbeat is in session_heartbeat.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -25,7 +25,6 @@ static void session_relay_client_write_cb(struct bufferevent *, void *);
 static void session_relay_target_read_cb(struct bufferevent *, void *);
 static void session_relay_target_write_cb(struct bufferevent *, void *);
 static void session_relay_target_event_cb(struct bufferevent *, short, void *);
-static void session_relay_heartbeat_cb(evutil_socket_t, short, void *);
 static int  session_relay_frames(struct session *);
 static int  session_relay_frame_header(struct session *, struct evbuffer *,
      size_t);
@@ -37,11 +36,8 @@ static int  session_relay_protocol_error(struct session *,
      const struct frame_error *);
 static void session_relay_to_client(struct session *);
 static void session_relay_target_lost(struct session *, int, const char *);
-static void session_relay_heartbeat_timeout(struct session *);
 static int  session_relay_half_close(struct session *);
 static void session_relay_target_fin(struct session *);
-static unsigned long long session_relay_client_progress(
-    const struct session *);
 
 /* Both sides connected and the 101 queued: relay both ways. */
 void
@@ -62,7 +58,7 @@ session_relay_start(struct session *s)
 	side_set_reading(&s->client);
 	if (cfg->heartbeat > 0) {
 		s->heartbeat = event_new(s->worker->base, -1, EV_PERSIST,
-		    session_relay_heartbeat_cb, s);
+		    session_heartbeat_cb, s);
 		if (s->heartbeat != NULL)
 			evtimer_add(s->heartbeat, &tv);
 	}
@@ -96,7 +92,7 @@ session_relay_client_read_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	int		err;
 
-	err = io_read_more(bev);
+	err = side_read_more(&s->client);
 	if (session_relay_frames(s) == SESSION_ENDED)
 		return;
 	if (err != 0 && s->client.bev == bev)
@@ -325,12 +321,19 @@ session_relay_send_close(struct session *s, int code, const char *reason)
 	if (s->close_sent || s->client.bev == NULL)
 		return;
 	n = frame_encode_close(frame, code, reason);
-	side_queue(&s->client, frame, n);
+	evbuffer_add(s->worker->scratch, frame, n);
+	side_send(&s->client, s->worker->scratch);
 	s->close_sent = 1;
 	s->phase = SESSION_CLOSING;
 	if (s->heartbeat != NULL)
 		event_del(s->heartbeat);
 	bufferevent_setwatermark(s->client.bev, EV_WRITE, 0, 0);
+	/* Written at once: the wait for the client's Close starts now. */
+	if (evbuffer_get_length(bufferevent_get_output(s->client.bev)) == 0 &&
+	    !s->close_wait_armed) {
+		s->close_wait_armed = 1;
+		session_timer_set(s, WSB_CLOSE_WAIT_SEC);
+	}
 }
 
 /* The client's output drained to the low mark (to empty once our Close
@@ -462,7 +465,7 @@ session_relay_target_read_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	int		err;
 
-	err = io_read_more(bev);
+	err = side_read_more(&s->target);
 	session_relay_to_client(s);
 	if (err != 0 && s->target.bev == bev)
 		side_report(&s->target, err);
@@ -575,76 +578,4 @@ session_relay_target_lost(struct session *s, int code, const char *reason)
 		side_set_reading(c);
 		session_relay_frames(s);
 	}
-}
-
-/*
- * Client progress: bytes read from it and bytes its TCP acknowledged
- * (written less the unacknowledged queue, SIOCOUTQ).  It changes while a
- * slow reader reads, even when the bridge cannot write anything new.
- */
-static unsigned long long
-session_relay_client_progress(const struct session *s)
-{
-	const struct side *c = &s->client;
-
-	return c->bytes_read + c->bytes_written -
-	    io_unacked(bufferevent_getfd(c->bev));
-}
-
-/*
- * Every --heartbeat seconds: Ping the client (one at a time).  A Ping
- * queued behind data is not late: the client is alive while it reads or
- * acknowledges bytes; it is dropped only when its Ping is unanswered and
- * nothing moved for a whole interval.
- */
-static void
-session_relay_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct session	*s = arg;
-	struct evbuffer *scratch = s->worker->scratch;
-	uint8_t		 hdr[WSB_MAX_FRAME_HEADER];
-	size_t		 hl;
-
-	if (s->client.bev == NULL || s->close_sent)
-		return;
-	/*
-	 * A client the bridge is not reading cannot be heard answering: while
-	 * backpressure pauses it, it gets a Ping every interval, which a
-	 * client that is gone answers with a reset (seen by the look at the
-	 * paused side), and is never judged.
-	 */
-	if (s->ping_outstanding && s->client.reading &&
-	    session_relay_client_progress(s) == s->heartbeat_seen) {
-		session_relay_heartbeat_timeout(s);
-		return;
-	}
-	if (!s->ping_outstanding || !s->client.reading) {
-		hl = frame_encode_header(hdr, 1, FRAME_OP_PING, 0, NULL);
-		evbuffer_add(scratch, hdr, hl);
-		side_send(&s->client, scratch);
-		s->ping_outstanding = 1;
-	}
-	s->heartbeat_seen = session_relay_client_progress(s);
-}
-
-/*
- * No Pong and no progress for an interval: the client is taken for dead,
- * so the target is closed at once (as on a reset); the client still gets
- * Close 1011, flushed, which also brings a reset from a client that is
- * gone.
- */
-static void
-session_relay_heartbeat_timeout(struct session *s)
-{
-	session_info(s,
-	    "heartbeat timeout: no pong and no bytes moved "
-	    "within %d s",
-	    session_config(s)->heartbeat);
-	s->closer = "bridge (heartbeat timeout)";
-	s->close_code = CLOSE_INTERNAL_ERROR;
-	session_relay_send_close(s, CLOSE_INTERNAL_ERROR, "heartbeat timeout");
-	side_free(&s->target);
-	if (session_target_shutdown(s) == SESSION_ENDED)
-		return;
-	session_client_shutdown(s);
 }

@@ -26,6 +26,8 @@
 
 static void session_upgrade_connected_cb(struct bufferevent *, const char *,
     const char *, void *);
+static void session_upgrade_hold_cb(struct bufferevent *, void *);
+static void session_upgrade_event_cb(struct bufferevent *, short, void *);
 static void session_upgrade_choose_target(struct session *,
     struct target_spec *);
 static void session_upgrade_log(struct session *, const struct http_request *,
@@ -62,11 +64,10 @@ session_upgrade(struct session *s, const struct http_request *req,
 	session_upgrade_log(s, req, &spec);
 	evbuffer_drain(bufferevent_get_input(s->client.bev), head_len);
 	evtimer_del(s->timer);
-	/* Frames that follow wait in the input until the target is up. */
-	bufferevent_setcb(s->client.bev, NULL, NULL,
-	    session_relay_client_event_cb, s);
-	s->client.paused_by_peer = 1;
-	side_set_reading(&s->client);
+	/* Frames that follow wait in the input until the target is up;
+	 * reading goes on (an EOF is seen at once), up to the high mark. */
+	bufferevent_setcb(s->client.bev, session_upgrade_hold_cb, NULL,
+	    session_upgrade_event_cb, s);
 	s->upgraded = 1;
 	s->phase = SESSION_CONNECTING;
 	tc = target_connect_start(s->worker->base, s->worker->dns, &spec,
@@ -74,6 +75,37 @@ session_upgrade(struct session *s, const struct http_request *req,
 	if (s->phase == SESSION_CONNECTING)
 		s->connecting = tc;
 	return 0;
+}
+
+/* Client bytes while the target connects: kept for the relay; past the
+ * high mark the client is paused until the relay starts. */
+static void
+session_upgrade_hold_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_input(bev)) >=
+		WSB_HIGH_WATER &&
+	    !s->client.paused_by_peer) {
+		s->client.paused_by_peer = 1;
+		side_set_reading(&s->client);
+	}
+}
+
+/* The client's EOF while the target connects: paused, it is read again
+ * when the relay starts (EOF stays readable) and handled there.  Errors
+ * and timeouts end the session as in the relay. */
+static void
+session_upgrade_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if ((what & BEV_EVENT_EOF) && s->phase == SESSION_CONNECTING) {
+		s->client.paused_by_peer = 1;
+		side_set_reading(&s->client);
+		return;
+	}
+	session_relay_client_event_cb(bev, what, arg);
 }
 
 /* The target for this session: today the one on the command line. */
@@ -133,8 +165,10 @@ session_upgrade_connected_cb(struct bufferevent *bev, const char *reason,
 	memset(&res, 0, sizeof(res));
 	memcpy(res.accept, s->accept, sizeof(res.accept));
 	res.protocol = s->protocol_binary ? "binary" : NULL;
-	if ((n = handshake_format_101(buf, sizeof(buf), &res)) > 0)
-		side_queue(&s->client, buf, (size_t)n);
+	/* Written at once: queueing it would cost a write event. */
+	if ((n = handshake_format_101(buf, sizeof(buf), &res)) > 0 &&
+	    evbuffer_add(s->worker->scratch, buf, (size_t)n) == 0)
+		side_send(&s->client, s->worker->scratch);
 	s->phase = SESSION_RELAY;
 	if (bev == NULL) {
 		session_warn(s, "%s", detail);
