@@ -208,8 +208,8 @@ session_end(struct session *s)
 		    "closed by %s, code %d, %llu bytes to target, "
 		    "%llu bytes to client, %lld.%03lld s",
 		    s->closer != NULL ? s->closer : "bridge", s->close_code,
-		    s->target.bytes_written, s->client.bytes_written,
-		    ms / 1000, ms % 1000);
+		    side_bytes_written(&s->target),
+		    side_bytes_written(&s->client), ms / 1000, ms % 1000);
 	else
 		session_debug(s, "closed before upgrade (%s)",
 		    s->closer != NULL ? s->closer : "bridge");
@@ -265,9 +265,8 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->phase == SESSION_HTTP) {
 		session_info(s, "%s, dropped",
-		    s->client.bytes_written > 0 ?
-			"keep-alive connection idle" :
-			"idle or incomplete request");
+		    s->client.bytes_handed > 0 ? "keep-alive connection idle" :
+						 "idle or incomplete request");
 		s->closer = "handshake timeout";
 		session_end(s);
 		return;

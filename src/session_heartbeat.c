@@ -27,7 +27,7 @@ session_heartbeat_progress(const struct session *s)
 {
 	const struct side *c = &s->client;
 
-	return c->bytes_read + c->bytes_written -
+	return c->bytes_read + side_bytes_written(c) -
 	    io_unacked(bufferevent_getfd(c->bev));
 }
 

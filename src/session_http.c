@@ -125,10 +125,10 @@ session_http_web(struct session *s, const struct http_request *req,
 	const struct config *cfg = session_config(s);
 	struct evbuffer	    *out = bufferevent_get_output(s->client.bev);
 	struct auth_result   ares;
-	size_t		     bytes = 0, plen;
-	const char	    *note = NULL;
-	int		     status, keep_alive;
-	char		     method[64], path[4 * SESSION_HTTP_LOG_PATH + 4];
+	size_t	    bytes = 0, plen, before = evbuffer_get_length(out);
+	const char *note = NULL;
+	int	    status, keep_alive;
+	char	    method[64], path[4 * SESSION_HTTP_LOG_PATH + 4];
 
 	if (cfg->web_auth && auth_check(cfg, req, &ares) != 0) {
 		/* A browser retries a 401 on the same connection. */
@@ -139,6 +139,7 @@ session_http_web(struct session *s, const struct http_request *req,
 	} else
 		status =
 		    web_respond(cfg, req, out, &keep_alive, &bytes, &note);
+	s->client.bytes_handed += evbuffer_get_length(out) - before;
 	plen = req->path_len < SESSION_HTTP_LOG_PATH ? req->path_len :
 						       SESSION_HTTP_LOG_PATH;
 	log_escape(method, sizeof(method), req->method, req->method_len);

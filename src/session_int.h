@@ -57,9 +57,9 @@ struct side {
 	unsigned	    eof:1;	      /* EOF read: no more reading */
 	unsigned	    fin_pending:1;    /* FIN (SHUT_WR) once flushed */
 	unsigned	    tls:1;
-	unsigned long long  bytes_read;	   /* from the socket */
-	unsigned long long  bytes_written; /* to the socket */
-	unsigned long long  linger_outq;   /* SIOCOUTQ at the last look */
+	unsigned long long  bytes_read;	  /* from the socket */
+	unsigned long long  bytes_handed; /* queued or written */
+	unsigned long long  linger_outq;  /* SIOCOUTQ at the last look */
 	long long	    linger_stuck_ms;
 };
 
@@ -112,23 +112,24 @@ struct session {
 #define SESSION_ENDED (-1)
 
 /* session.c: lifetime, sides, timers. */
-void session_end(struct session *s);
-int  session_end_if_done(struct session *s);
-void session_timer_set(struct session *s, int sec);
-void side_attach(struct side *side, struct bufferevent *bev,
-    void (*readcb)(struct bufferevent *, void *),
-    void (*writecb)(struct bufferevent *, void *),
-    void (*eventcb)(struct bufferevent *, short, void *));
-void side_free(struct side *side);
-void side_report(struct side *side, int err);
-void side_set_reading(struct side *side);
-int  side_read_more(struct side *side);
-int  side_output_full(const struct side *side);
-void side_send(struct side *side, struct evbuffer *buf);
-void side_queue(struct side *side, const void *data, size_t len);
-void side_set_send_timeout(struct side *side);
-int  session_client_shutdown(struct session *s);
-int  session_target_shutdown(struct session *s);
+void		   session_end(struct session *s);
+int		   session_end_if_done(struct session *s);
+void		   session_timer_set(struct session *s, int sec);
+void		   side_attach(struct side *side, struct bufferevent *bev,
+		  void (*readcb)(struct bufferevent *, void *),
+		  void (*writecb)(struct bufferevent *, void *),
+		  void (*eventcb)(struct bufferevent *, short, void *));
+void		   side_free(struct side *side);
+unsigned long long side_bytes_written(const struct side *side);
+void		   side_report(struct side *side, int err);
+void		   side_set_reading(struct side *side);
+int		   side_read_more(struct side *side);
+int		   side_output_full(const struct side *side);
+void		   side_send(struct side *side, struct evbuffer *buf);
+void		   side_queue(struct side *side, const void *data, size_t len);
+void		   side_set_send_timeout(struct side *side);
+int		   session_client_shutdown(struct session *s);
+int		   session_target_shutdown(struct session *s);
 const struct config *session_config(const struct session *s);
 void session_log_tls_error(struct session *s, struct bufferevent *bev,
     const char *what);

@@ -39,8 +39,11 @@ side_attach(struct side *side, struct bufferevent *bev,
 	side->shutdown = SIDE_OPEN;
 	bufferevent_set_max_single_read(bev, WSB_MAX_SINGLE_IO);
 	bufferevent_set_max_single_write(bev, WSB_MAX_SINGLE_IO);
-	evbuffer_add_cb(bufferevent_get_input(bev), side_count_cb, side);
-	evbuffer_add_cb(bufferevent_get_output(bev), side_count_cb, side);
+	/* Our reads of a plain socket count themselves; libevent's (TLS)
+	 * are counted as they reach the input. */
+	if (bufferevent_openssl_get_ssl(bev) != NULL)
+		evbuffer_add_cb(bufferevent_get_input(bev), side_count_cb,
+		    side);
 	bufferevent_setcb(bev, readcb, writecb, eventcb, side->session);
 	/*
 	 * A socket bufferevent starts with EV_WRITE enabled and its write
@@ -92,6 +95,7 @@ side_read_cb(evutil_socket_t fd, short what, void *arg)
 	int		    err;
 
 	if ((n = io_read(bev)) > 0) {
+		side->bytes_read += (unsigned long long)n;
 		bufferevent_getcb(bev, &readcb, NULL, NULL, &cbarg);
 		if (readcb != NULL)
 			readcb(bev, cbarg);
@@ -113,19 +117,28 @@ side_read_more(struct side *side)
 	return side->rev != NULL ? 0 : io_read_more(side->bev);
 }
 
-/* Count bytes read into the input and written from the output. */
+/* Count bytes libevent read into a TLS side's input. */
 static void
 side_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
 	struct side *side = arg;
 
+	side->bytes_read += info->n_added;
+}
+
+/*
+ * Bytes written to the side's socket (TLS: handed to the TLS layer): all
+ * that was handed to the side, less what its output still holds.  No
+ * callback on the hot path.
+ */
+unsigned long long
+side_bytes_written(const struct side *side)
+{
 	if (side->bev == NULL)
-		return;
-	if (buf == bufferevent_get_input(side->bev))
-		side->bytes_read += info->n_added;
-	else
-		side->bytes_written += info->n_deleted;
+		return side->bytes_handed;
+	return side->bytes_handed -
+	    evbuffer_get_length(bufferevent_get_output(side->bev));
 }
 
 /* Disable and free a side's bufferevent (closes the socket). */
@@ -144,6 +157,8 @@ side_free(struct side *side)
 	}
 	if (bev == NULL)
 		return;
+	/* What the output still holds is never written. */
+	side->bytes_handed = side_bytes_written(side);
 	side->bev = NULL;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	bufferevent_free(bev);
@@ -258,14 +273,16 @@ side_output_full(const struct side *side)
 void
 side_send(struct side *side, struct evbuffer *buf)
 {
-	side->bytes_written += io_send(side->bev, buf);
+	side->bytes_handed += evbuffer_get_length(buf);
+	(void)io_send(side->bev, buf);
 }
 
 /* Queue len bytes for the side (a control frame, an HTTP reply). */
 void
 side_queue(struct side *side, const void *data, size_t len)
 {
-	evbuffer_add(bufferevent_get_output(side->bev), data, len);
+	if (evbuffer_add(bufferevent_get_output(side->bev), data, len) == 0)
+		side->bytes_handed += len;
 }
 
 /* A side that takes no bytes for --send-timeout seconds while it is owed

@@ -54,8 +54,10 @@ class ThreadedServer:
                 self.conns.append(conn)
             self.accepted.set()
             t = threading.Thread(target=self._run, args=(conn,), daemon=True)
-            self.threads.append(t)
+            # Started before it is listed: close() joins only started
+            # threads.
             t.start()
+            self.threads.append(t)
 
     def _run(self, conn):
         try:

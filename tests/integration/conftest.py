@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -160,3 +161,26 @@ def start_bridge(request, tmp_path):
 def bridge(start_bridge, echo_backend):
     """A default wsbridge in front of the shared echo backend."""
     return start_bridge(echo_backend[1])
+
+
+@pytest.fixture
+def backend():
+    """backend(handler, rcvbuf=None) -> a ThreadedServer on 127.0.0.1 whose
+    handler(conn, server) runs per connection, closed at teardown; a
+    handler's exception fails the test."""
+    from backends import ThreadedServer
+    servers = []
+
+    def make(handler, rcvbuf=None):
+        s = ThreadedServer(handler)
+        if rcvbuf is not None:
+            # Accepted sockets inherit it; no connection has arrived yet.
+            s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.close()
+    errors = [e for s in servers for e in s.errors]
+    assert not errors, errors

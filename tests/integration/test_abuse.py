@@ -23,7 +23,6 @@ import time
 
 import pytest
 
-from backends import ThreadedServer
 from test_tls import TLSEcho, Certs, certs, client_ctx, tls_opts  # noqa: F401
 from wsutil import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,
                     ConnectionGone, RawClient, close_payload, client_key,
@@ -206,27 +205,6 @@ def read_until_eof(conn, timeout=30.0):
             pass
     except OSError:
         pass
-
-
-@pytest.fixture
-def backend():
-    """backend(handler, rcvbuf=None) -> a ThreadedServer on 127.0.0.1,
-    closed at teardown; a handler's exception fails the test."""
-    servers = []
-
-    def make(handler, rcvbuf=None):
-        s = ThreadedServer(handler)
-        if rcvbuf is not None:
-            # Accepted sockets inherit it; no connection has arrived yet.
-            s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.close()
-    errors = [e for s in servers for e in s.errors]
-    assert not errors, errors
 
 
 # --- 1. a Pong flood from a client that never reads ------------------------

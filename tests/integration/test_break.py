@@ -20,7 +20,6 @@ import time
 
 import pytest
 
-from backends import ThreadedServer
 from test_abuse import (Client, close_code_of, close_line, fd_count, reset,
                         send_until_blocked, session_lines, settled_fds,
                         tcp_connect, wait_for, ws_client)
@@ -33,30 +32,6 @@ KiB, MiB = 1024, 1024 * 1024
 
 
 # --- helpers ---------------------------------------------------------------
-
-@pytest.fixture
-def backend():
-    """backend(handler, rcvbuf=None) -> a ThreadedServer on 127.0.0.1,
-    closed at teardown; a handler's exception fails the test.  (As
-    test_abuse's, but closing only once every handler thread has started:
-    ThreadedServer.close() joins its threads and cannot join one that an
-    accept has just added and not yet started.)"""
-    servers = []
-
-    def make(handler, rcvbuf=None):
-        s = ThreadedServer(handler)
-        if rcvbuf is not None:
-            s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        wait_for(lambda: all(t.ident is not None for t in list(s.threads)),
-                 2, 0.01)
-        s.close()
-    errors = [e for s in servers for e in s.errors]
-    assert not errors, errors
 
 
 def tls_client(b, certs, rcvbuf=None, timeout=10.0):
