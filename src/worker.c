@@ -28,6 +28,7 @@ static void  worker_accept_error_cb(struct evconnlistener *, void *);
 static void  worker_backoff_cb(evutil_socket_t, short, void *);
 static void  worker_notify_cb(evutil_socket_t, short, void *);
 static void *worker_main(void *);
+static int   worker_listen(struct worker *, char *, size_t);
 static void  worker_stop_accepting(struct worker *);
 
 /* Milliseconds on the monotonic clock. */
@@ -108,15 +109,58 @@ worker_base_new(void)
 	return base;
 }
 
-/* Make a worker with its loop, resolver and listeners (main thread). */
-struct worker *
-worker_create(struct server *srv, int id, char *err, size_t errlen)
+/* Open the worker's listeners (SO_REUSEPORT), one per listen address.
+ * 0, or -1 with err set. */
+static int
+worker_listen(struct worker *w, char *err, size_t errlen)
 {
-	struct worker	      *w;
 	struct evconnlistener *l;
 	unsigned	       flags;
 	int		       i, saved, one = 1;
 	char		       addr[64];
+
+	for (i = 0; i < w->server->nlisten; i++) {
+		flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
+		if (w->server->listen_addrs[i].ss_family == AF_INET6)
+			flags |= LEV_OPT_BIND_IPV6ONLY;
+		l = evconnlistener_new_bind(w->base, worker_accept_cb, w,
+		    flags, 1024,
+		    (struct sockaddr *)&w->server->listen_addrs[i],
+		    (int)w->server->listen_addr_lens[i]);
+		if (l == NULL) {
+			saved = errno;
+			http_format_sockaddr(addr, sizeof(addr),
+			    (struct sockaddr *)&w->server->listen_addrs[i]);
+			/* A host without IPv6 still serves IPv4, and the
+			 * reverse, when the listen address is a bare port. */
+			if (w->server->cfg->listen_host == NULL &&
+			    (saved == EAFNOSUPPORT ||
+				saved == EADDRNOTAVAIL)) {
+				log_debug("%s: skip %s: %s", __func__, addr,
+				    strerror(saved));
+				continue;
+			}
+			snprintf(err, errlen, "cannot listen on %s: %s", addr,
+			    strerror(saved));
+			return -1;
+		}
+		evconnlistener_set_error_cb(l, worker_accept_error_cb);
+		/* Accepted sockets inherit TCP_NODELAY from the listener
+		 * (Linux): one setsockopt here, none per connection. */
+		if (w->server->listen_addrs[i].ss_family != AF_UNIX)
+			setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP,
+			    TCP_NODELAY, &one, sizeof(one));
+		w->listeners[w->nlisteners++] = l;
+	}
+	return 0;
+}
+
+/* Make a worker with its loop, resolver and listeners (main thread). */
+struct worker *
+worker_create(struct server *srv, int id, char *err, size_t errlen)
+{
+	struct worker *w;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -153,39 +197,8 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	for (i = 0; i < srv->nlisten; i++) {
-		flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
-		if (srv->listen_addrs[i].ss_family == AF_INET6)
-			flags |= LEV_OPT_BIND_IPV6ONLY;
-		l = evconnlistener_new_bind(w->base, worker_accept_cb, w,
-		    flags, 1024, (struct sockaddr *)&srv->listen_addrs[i],
-		    (int)srv->listen_addr_lens[i]);
-		if (l == NULL) {
-			saved = errno;
-			http_format_sockaddr(addr, sizeof(addr),
-			    (struct sockaddr *)&srv->listen_addrs[i]);
-			/* A host without IPv6 still serves IPv4, and the
-			 * reverse, when the listen address is a bare port. */
-			if (srv->cfg->listen_host == NULL &&
-			    (saved == EAFNOSUPPORT ||
-				saved == EADDRNOTAVAIL)) {
-				log_debug("%s: skip %s: %s", __func__, addr,
-				    strerror(saved));
-				continue;
-			}
-			snprintf(err, errlen, "cannot listen on %s: %s", addr,
-			    strerror(saved));
-			goto fail;
-		}
-		evconnlistener_set_error_cb(l, worker_accept_error_cb);
-		/* Accepted sockets inherit TCP_NODELAY from the listener
-		 * (Linux): one setsockopt here, none per connection. */
-		if (srv->listen_addrs[i].ss_family != AF_UNIX)
-			setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP,
-			    TCP_NODELAY, &one, sizeof(one));
-		w->listeners[w->nlisteners++] = l;
-	}
+	if (worker_listen(w, err, errlen) == -1)
+		goto fail;
 	if (w->nlisteners == 0) {
 		snprintf(err, errlen, "no address to listen on");
 		goto fail;
