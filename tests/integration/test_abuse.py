@@ -26,7 +26,8 @@ import pytest
 from test_tls import TLSEcho, Certs, certs, client_ctx, tls_opts  # noqa: F401
 from wsutil import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,
                     ConnectionGone, RawClient, close_payload, client_key,
-                    encode_frame, free_port, handshake_request)
+                    encode_frame, free_port, handshake_request,
+                    wait_for)
 
 KiB, MiB = 1024, 1024 * 1024
 SANITIZED = os.environ.get("WSB_SANITIZED") == "1"
@@ -39,16 +40,6 @@ HEARTBEAT_DROP_RE = re.compile(r"no pong|heartbeat timeout", re.I)
 
 
 # --- helpers ---------------------------------------------------------------
-
-def wait_for(pred, timeout, step=0.05):
-    """Poll pred until it is true or timeout seconds passed; its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
-
 
 def fd_count(b):
     """Descriptors the bridge process holds open."""

@@ -24,7 +24,8 @@ import websockets
 from backends import ThreadedServer
 from conftest import wsbridge_argv0
 from wsutil import (ws_collect, OP_BINARY, OP_CLOSE, ConnectionGone, RawClient,
-                    close_payload, free_port, handshake_request, have_ipv6)
+                    close_payload, free_port, handshake_request, have_ipv6,
+                    wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN_CERTS = os.path.join(HERE, "gen_certs.sh")
@@ -214,15 +215,6 @@ def wss_echo(port, ctx, data=b"hello over tls"):
 def ws_plain_echo(port, data=b"hello in clear"):
     code = asyncio.run(ws_echo("ws://127.0.0.1:%d/" % port, data))
     assert code == 1000, code
-
-
-def wait_for(pred, timeout=5.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
 
 
 def still_serving(b, certs):

@@ -418,3 +418,13 @@ def start_echo_backend(host="127.0.0.1", threads=None, log_path=None):
     port = int(line)
     wait_accepting(host, port, proc)
     return proc, port
+
+
+def wait_for(pred, timeout=5.0, step=0.05):
+    """Poll pred until it is true or timeout seconds passed; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
