@@ -1,5 +1,5 @@
-/* Auth plugins (websockify's BasicHTTPAuth, ExpectOrigin): pure checks
- * of a parsed request, no I/O. */
+/* Auth plugins (websockify's BasicHTTPAuth, ExpectOrigin,
+ * ClientCertCNAuth): pure checks of a parsed request, no I/O. */
 #ifndef WSB_AUTH_H
 #define WSB_AUTH_H
 
@@ -12,8 +12,13 @@ struct auth_result {
 	const char *extra_headers; /* e.g. WWW-Authenticate */
 };
 
-/* Check req against the configured plugin; returns res->status. */
+/*
+ * Check req against the configured plugin (websockify's auth_plugins.py).
+ * peer_cn is the CN of the client certificate the TLS layer verified, or
+ * NULL when there is none (ClientCertCNAuth reads only this, never a
+ * header).  Returns res->status: 0 allowed, else 400, 401 or 403.
+ */
 int auth_check(const struct config *cfg, const struct http_request *req,
-    struct auth_result *res);
+    const char *peer_cn, struct auth_result *res);
 
 #endif

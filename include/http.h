@@ -79,6 +79,12 @@ int http_format_error(char *out, size_t outlen, int status,
 int http_format_status(char *out, size_t outlen, int status,
     const char *extra_headers, const char *reason, int keep_alive, int head);
 
+/* The first query parameter name in path, undecoded: returns a pointer
+ * into path and sets *len (bytes), or NULL when absent.  The query ends
+ * at '#'; parameters are split on '&'. */
+const char *http_query_param_raw(const char *path, size_t path_len,
+    const char *name, size_t *len);
+
 /* Value of query parameter name in path ("/x?token=ab" -> "ab"), copied
  * to out, percent-decoded with '+' as a space (http_percent_decode with
  * HTTP_PCT_PLUS).  0 found; -1 absent, too long, a bad escape or %00. */

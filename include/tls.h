@@ -27,6 +27,11 @@ SSL *tls_target_ssl_new(const char *host);
 /* The peer certificate's subject, RFC 2253 ("CN=alice,O=x"); "" if the
  * peer sent none. */
 void tls_peer_subject(SSL *ssl, char *buf, size_t len);
+/* The CN of the peer certificate, only if it was verified (the last CN
+ * of the subject, as websockify's SSL_CLIENT_S_DN_CN), copied to buf (len
+ * bytes).  Returns buf, or NULL: no verified certificate, no CN, a CN with
+ * a NUL, or one that does not fit. */
+const char *tls_peer_cn(SSL *ssl, char *buf, size_t len);
 struct bufferevent;
 
 /* One line for why a TLS bufferevent failed: the verify result, or

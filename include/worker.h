@@ -17,6 +17,8 @@ struct event;
 struct evbuffer;
 struct session;
 struct worker;
+struct token_router;
+struct token_worker;
 
 /* Most listening addresses (a bare port: IPv4 and IPv6). */
 #define WORKER_MAX_LISTENERS 4
@@ -33,6 +35,7 @@ struct server {
 	const struct config    *cfg;
 	worker_accept_fn	accept;
 	worker_close_all_fn	close_all;
+	struct token_router    *tokens; /* NULL: one fixed target */
 	atomic_int		active_sessions;
 	atomic_ullong		next_session_id;
 	atomic_int		websocket_sessions_ended; /* --run-once */
@@ -59,6 +62,7 @@ struct worker {
 	int		       notify_fd; /* eventfd */
 	atomic_int	       cmd;
 	struct evbuffer	      *scratch; /* one frame on its way out */
+	struct token_worker   *tokens;	/* made at the first lookup */
 	TAILQ_HEAD(, session) sessions;
 };
 

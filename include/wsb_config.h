@@ -41,11 +41,18 @@ struct config {
 	int   web_auth;	   /* --web-auth: auth guards files too */
 	int   auth_plugin; /* --auth-plugin: CONFIG_AUTH_* */
 	char *auth_source; /* --auth-source */
+
+	/* Token routing (websockify's token plugins, token.h). */
+	char *token_plugin;  /* --token-plugin NAME, as given */
+	char *token_source;  /* --token-source ARG (may hold a password) */
+	char *target_config; /* --target-config: TokenFile's source */
+	int   host_token;    /* --host-token: the Host header is the token */
 };
 
 #define CONFIG_AUTH_NONE 0
-#define CONFIG_AUTH_BASIC 1  /* BasicHTTPAuth user:password */
-#define CONFIG_AUTH_ORIGIN 2 /* ExpectOrigin "origin1 origin2" */
+#define CONFIG_AUTH_BASIC 1   /* BasicHTTPAuth user:password */
+#define CONFIG_AUTH_ORIGIN 2  /* ExpectOrigin "origin1 origin2" */
+#define CONFIG_AUTH_CERT_CN 3 /* ClientCertCNAuth "cn1 cn2" */
 
 /* --ssl-version values: the TLS protocol versions' wire numbers, as
  * OpenSSL's TLS1_x_VERSION, so config.c needs no OpenSSL header. */

@@ -93,4 +93,51 @@
  * characters still say what was sent. */
 #define WSB_LOG_VALUE_MAX 256
 
+/* Token routing (token.h): the longest token accepted (bytes; longer gets
+ * 400), lookups in flight per worker (more get 503 at once), and how long
+ * a back end (Redis, a token API) may take to answer (then 503). */
+#define WSB_MAX_TOKEN 4096
+#define WSB_MAX_TOKEN_LOOKUPS 1024
+#define WSB_TOKEN_LOOKUP_TIMEOUT_MSEC 2000
+/* Blocking-work jobs (file reads for token plugins) queued at most. */
+#define WSB_MAX_TOKEN_JOBS 4096
+
+/* BaseTokenAPI / JSONTokenApi (token_api.c): the most response body kept
+ * (bytes; a longer one is refused).  A target or a small JSON object fits
+ * many times over, and 1024 lookups in flight then hold at most 4 MiB. */
+#define WSB_TOKEN_API_MAX_BODY 4096
+
+/* TokenRedis (token_redis.c): reconnecting to Redis after a refused or
+ * lost connection waits the first delay, doubled after each failure up
+ * to the last (msec): a Redis restart is noticed within 100 ms, a Redis
+ * that stays down costs each worker one connect every 5 s.  A value
+ * longer than WSB_TOKEN_REDIS_MAX_VALUE bytes is refused as malformed: a
+ * target, or a JSON object holding one, is far shorter. */
+#define WSB_TOKEN_REDIS_RETRY_MIN_MSEC 100
+#define WSB_TOKEN_REDIS_RETRY_MAX_MSEC 5000
+#define WSB_TOKEN_REDIS_MAX_VALUE 4096
+
+/* Token files (token_file.c, token_file_name.c): the longest target a
+ * line (or a TokenFileName file) may give, in bytes: a DNS name is at
+ * most 253, a Unix socket path 107, so anything longer is a mistake.  A
+ * token file larger than WSB_TOKEN_FILE_MAX_SIZE bytes is refused (it is
+ * held in memory; 100,000 tokens take about 6 MiB).  TokenFileName reads
+ * at most WSB_TOKEN_FILE_NAME_READ bytes of a token's file (one target
+ * and its blanks; more is malformed). */
+#define WSB_TOKEN_FILE_MAX_TARGET 512
+#define WSB_TOKEN_FILE_MAX_SIZE (256 * 1024 * 1024)
+#define WSB_TOKEN_FILE_NAME_READ 1024
+/* TokenFile: a file written (IN_MODIFY) and not yet closed is not read
+ * until its IN_CLOSE_WRITE, or until no write came for this long (msec):
+ * a program that keeps the file open and rewrites it still gets its
+ * edits taken in, a second after its last write. */
+#define WSB_TOKEN_FILE_WRITE_GRACE_MSEC 1000
+
+/* JWTTokenApi (token_jwt.c): a key file larger than WSB_JWT_MAX_KEY_FILE
+ * bytes is refused (a 16384-bit RSA private key in PEM is about 12 KiB; a
+ * certificate a few more).  A "host" claim longer than WSB_JWT_MAX_HOST
+ * bytes is refused: a DNS name is at most 253. */
+#define WSB_JWT_MAX_KEY_FILE (64 * 1024)
+#define WSB_JWT_MAX_HOST 255
+
 #endif

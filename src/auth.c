@@ -83,36 +83,63 @@ auth_basic(const struct config *cfg, const struct http_request *req,
 	return 0;
 }
 
+/* Whether v (len bytes) is a word of list, words split on any byte of
+ * seps; icase: ASCII case folded. */
+static int
+auth_list_has(const char *list, const char *seps, const char *v, size_t len,
+    int icase)
+{
+	const char *p = list;
+	size_t	    n;
+
+	while (*p != '\0') {
+		p += strspn(p, seps);
+		n = strcspn(p, seps);
+		if (n == len && len > 0 &&
+		    (icase ? strncasecmp(p, v, len) : memcmp(p, v, len)) == 0)
+			return 1;
+		p += n;
+	}
+	return 0;
+}
+
 /* ExpectOrigin: the Origin header must be one of the listed origins. */
 static int
 auth_origin(const struct config *cfg, const struct http_request *req,
     struct auth_result *res)
 {
-	const char *v, *p = cfg->auth_source, *q;
+	const char *v;
 	size_t	    len;
 
 	if ((v = http_header_get(req, "Origin", &len)) == NULL)
 		return auth_fail(res, 403, "missing Origin header", NULL);
-	while (*p != '\0') {
-		while (*p == ' ' || *p == ',')
-			p++;
-		for (q = p; *q != '\0' && *q != ' ' && *q != ','; q++)
-			;
-		if ((size_t)(q - p) == len && len > 0 &&
-		    strncasecmp(p, v, len) == 0)
-			return 0;
-		p = q;
-	}
+	if (auth_list_has(cfg->auth_source, " ,", v, len, 1))
+		return 0;
 	return auth_fail(res, 403, "origin not allowed", NULL);
+}
+
+/* ClientCertCNAuth: the verified certificate's CN is in the list. */
+static int
+auth_cert_cn(const struct config *cfg, const char *cn, struct auth_result *res)
+{
+	if (cn != NULL &&
+	    auth_list_has(cfg->auth_source, " \t\n\r\f\v", cn, strlen(cn), 0))
+		return 0;
+	return auth_fail(res, 403,
+	    cn == NULL ? "no verified client certificate" :
+			 "client certificate CN not allowed",
+	    NULL);
 }
 
 /* Check a request against the configured plugin. */
 int
 auth_check(const struct config *cfg, const struct http_request *req,
-    struct auth_result *res)
+    const char *peer_cn, struct auth_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	switch (cfg->auth_plugin) {
+	case CONFIG_AUTH_CERT_CN:
+		return auth_cert_cn(cfg, peer_cn, res);
 	case CONFIG_AUTH_BASIC:
 		return auth_basic(cfg, req, res);
 	case CONFIG_AUTH_ORIGIN:

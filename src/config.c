@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config_int.h"
 #include "http.h"
 #include "wsb_config.h"
 #include "wsb_limits.h"
@@ -23,49 +24,6 @@
 #define CONFIG_KEY_PASSWORD_ENV "WSBRIDGE_KEY_PASSWORD"
 /* getopt_long value of a row without a short letter: base + its index. */
 #define CONFIG_LONG_BASE 256
-/* --help: where the descriptions start, and room for the whole text
- * (about 3.5 KiB today; a test fails if it is ever cut short). */
-#define CONFIG_HELP_COLUMN 24
-#define CONFIG_HELP_SIZE 8192
-
-#define CONFIG_STR_(x) #x
-#define CONFIG_STR(x) CONFIG_STR_(x)
-#define CONFIG_FIELD(f) offsetof(struct config, f)
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-/* What an option's value is, and so what the parser does with it. */
-enum config_kind {
-	CONFIG_FLAG,	    /* no value; the int field becomes 1 */
-	CONFIG_COUNT,	    /* no value; the int field counts (-v -v) */
-	CONFIG_INT,	    /* a whole decimal number from min to max */
-	CONFIG_STRING,	    /* any string, copied; the last one given wins */
-	CONFIG_PATH,	    /* as CONFIG_STRING, but never empty */
-	CONFIG_SPECIAL,	    /* the row's handler does it */
-	CONFIG_ASK_HELP,    /* parsing stops: CONFIG_HELP */
-	CONFIG_ASK_VERSION, /* parsing stops: CONFIG_VERSION */
-};
-
-/*
- * A handler returns CONFIG_OK or CONFIG_ERROR (err set); arg is NULL for
- * an option without a value.  A string it stores goes in a field that a
- * CONFIG_STRING or CONFIG_PATH row also sets: config_free() frees it.
- */
-typedef int (*config_handler)(struct config *, const char *, char *, size_t);
-
-/* One option. */
-struct config_opt {
-	const char	*name;	 /* long name, without "--" */
-	int		 letter; /* short option, 0: none */
-	enum config_kind kind;
-	size_t		 field;	   /* CONFIG_FIELD() it sets */
-	size_t		 implies;  /* int field also set to 1; 0: none */
-	int		 min, max; /* CONFIG_INT */
-	int		 secret;   /* string wiped before it is freed */
-	config_handler	 handler;  /* CONFIG_SPECIAL */
-	const char	*arg;	   /* the value in --help; NULL: none */
-	const char	*help;	   /* '\n' continues under the column */
-	const char	*heading;  /* --help: a section starts here */
-};
 
 /* Offset 0 means "implies nothing": it must not be an int flag. */
 _Static_assert(offsetof(struct config, listen_host) == 0,
@@ -170,10 +128,12 @@ config_auth_plugin(struct config *cfg, const char *arg, char *err,
 		cfg->auth_plugin = CONFIG_AUTH_BASIC;
 	else if (strcmp(plugin, "ExpectOrigin") == 0)
 		cfg->auth_plugin = CONFIG_AUTH_ORIGIN;
+	else if (strcmp(plugin, "ClientCertCNAuth") == 0)
+		cfg->auth_plugin = CONFIG_AUTH_CERT_CN;
 	else
 		return config_error(err, errlen,
-		    "--auth-plugin: '%s' is not "
-		    "supported (BasicHTTPAuth, ExpectOrigin)",
+		    "--auth-plugin: '%s' is not supported (BasicHTTPAuth, "
+		    "ExpectOrigin, ClientCertCNAuth)",
 		    arg);
 	return CONFIG_OK;
 }
@@ -182,7 +142,7 @@ config_auth_plugin(struct config *cfg, const char *arg, char *err,
 #define CONFIG_ROW(n, k, f) .name = (n), .kind = (k), .field = CONFIG_FIELD(f)
 
 /* clang-format off */
-static const struct config_opt config_opts[] = {
+const struct config_opt config_opts[] = {
 	{ .name = "help", .letter = 'h', .kind = CONFIG_ASK_HELP,
 	  .help = "show this help and exit" },
 	{ .name = "version", .kind = CONFIG_ASK_VERSION,
@@ -257,14 +217,33 @@ static const struct config_opt config_opts[] = {
 	  .help = "no directory listings (404 instead)" },
 	{ CONFIG_ROW("auth-plugin", CONFIG_SPECIAL, auth_plugin),
 	  .handler = config_auth_plugin, .arg = "P",
-	  .help = "BasicHTTPAuth or ExpectOrigin: guard the WebSocket" },
+	  .help = "BasicHTTPAuth, ExpectOrigin or ClientCertCNAuth:\n"
+	  "guard the WebSocket" },
 	{ CONFIG_ROW("auth-source", CONFIG_STRING, auth_source), .secret = 1,
-	  .arg = "S", .help = "user:password (BasicHTTPAuth) or "
-	  "\"origin1 origin2\"\n(ExpectOrigin)" },
+	  .arg = "S", .help = "user:password (BasicHTTPAuth), \"origin1 "
+	  "origin2\"\n(ExpectOrigin), \"cn1 cn2\" (ClientCertCNAuth)" },
 	{ CONFIG_ROW("web-auth", CONFIG_FLAG, web_auth),
 	  .help = "the auth plugin guards the files too" },
+
+	{ CONFIG_ROW("token-plugin", CONFIG_STRING, token_plugin),
+	  .arg = "NAME", .help = "choose each session's target by its token "
+	  "(no target\nargument then): TokenFile, ReadOnlyTokenFile,\n"
+	  "TokenFileName, UnixDomainSocketDirectory, TokenRedis,\n"
+	  "BaseTokenAPI, JSONTokenApi, JWTTokenApi",
+	  .heading = "Token routing (the token is the `token` query "
+	  "parameter):" },
+	{ CONFIG_ROW("token-source", CONFIG_STRING, token_source),
+	  .secret = 1, .arg = "ARG", .help = "the plugin's file, directory, "
+	  "URL with %s, key file,\nor Redis host[:port[:db[:password"
+	  "[:namespace]]]]" },
+	{ CONFIG_ROW("target-config", CONFIG_PATH, target_config),
+	  .arg = "FILE", .help = "the same as --token-plugin TokenFile "
+	  "--token-source\nFILE (a file or a directory of files)" },
+	{ CONFIG_ROW("host-token", CONFIG_FLAG, host_token),
+	  .help = "the token is the Host header without its port" },
 };
 /* clang-format on */
+const size_t config_nopts = NELEM(config_opts);
 
 /* The field of cfg at offset off (a row's field or implies). */
 static void *
@@ -405,6 +384,12 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	if (cfg->cert == NULL &&
 	    config_replace(&cfg->cert, CONFIG_DEFAULT_CERT, 0, err, errlen))
 		return CONFIG_ERROR;
+	/* websockify: --target-config is TokenFile, whatever else was said. */
+	if (cfg->target_config != NULL &&
+	    (config_replace(&cfg->token_plugin, "TokenFile", 0, err, errlen) ||
+		config_replace(&cfg->token_source, cfg->target_config, 1, err,
+		    errlen)))
+		return CONFIG_ERROR;
 	return CONFIG_OK;
 }
 
@@ -433,6 +418,16 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	    (cfg->web == NULL || cfg->auth_plugin == CONFIG_AUTH_NONE))
 		return config_error(err, errlen,
 		    "--web-auth needs --web and --auth-plugin");
+	if ((cfg->token_source != NULL || cfg->host_token) &&
+	    cfg->token_plugin == NULL)
+		return config_error(err, errlen, "%s needs --token-plugin",
+		    cfg->host_token ? "--host-token" : "--token-source");
+	if (cfg->token_plugin != NULL && cfg->token_source == NULL)
+		return config_error(err, errlen,
+		    "--token-plugin needs --token-source");
+	if (cfg->token_plugin != NULL && cfg->unix_target != NULL)
+		return config_error(err, errlen,
+		    "--token-plugin and --unix-target both given");
 	return CONFIG_OK;
 }
 
@@ -447,11 +442,12 @@ config_positionals(struct config *cfg, int npos, char **pos, char *err,
 	if (http_split_authority(pos[0], &cfg->listen_host, &cfg->listen_port,
 		1, err, errlen) == -1)
 		return CONFIG_ERROR;
-	if (cfg->unix_target != NULL) {
+	if (cfg->unix_target != NULL || cfg->token_plugin != NULL) {
 		if (npos > 1)
 			return config_error(err, errlen,
-			    "a target address "
-			    "and --unix-target both given");
+			    "a target address and %s both given",
+			    cfg->unix_target != NULL ? "--unix-target" :
+						       "a token plugin");
 		return CONFIG_OK;
 	}
 	if (npos < 2)
@@ -530,76 +526,4 @@ config_free(struct config *cfg)
 	free(cfg->target_port);
 	cfg->listen_host = cfg->listen_port = NULL;
 	cfg->target_host = cfg->target_port = NULL;
-}
-
-/* The usage lines, as websockify prints them. */
-const char *
-config_usage(void)
-{
-	return "usage: wsbridge [options] [source_addr:]source_port "
-	       "target_addr:target_port\n"
-	       "       wsbridge [options] --unix-target FILE "
-	       "[source_addr:]source_port\n";
-}
-
-/* One option's lines of --help: names and value, then the description
- * at the column (two spaces further when the names are longer). */
-static void
-config_help_row(FILE *f, const struct config_opt *o)
-{
-	char	    left[64];
-	const char *s, *nl;
-
-	if (o->heading != NULL)
-		fprintf(f, "\n%s\n", o->heading);
-	if (o->letter != 0)
-		snprintf(left, sizeof(left), "  -%c, --%s", o->letter,
-		    o->name);
-	else
-		snprintf(left, sizeof(left), "      --%s", o->name);
-	if (o->arg != NULL)
-		snprintf(left + strlen(left), sizeof(left) - strlen(left),
-		    " %s", o->arg);
-	fprintf(f, "%-*s  ", CONFIG_HELP_COLUMN - 2, left);
-	for (s = o->help; (nl = strchr(s, '\n')) != NULL; s = nl + 1)
-		fprintf(f, "%.*s\n%*s", (int)(nl - s), s, CONFIG_HELP_COLUMN,
-		    "");
-	fprintf(f, "%s\n", s);
-}
-
-/* The --help text, made once from config_opts.  What does not fit in
- * the buffer is cut (a test notices). */
-const char *
-config_help(void)
-{
-	static char buf[CONFIG_HELP_SIZE];
-	FILE	   *f;
-	size_t	    i;
-
-	if (buf[0] != '\0')
-		return buf;
-	/* One byte short: the last one stays NUL, whatever is written. */
-	if ((f = fmemopen(buf, sizeof(buf) - 1, "w")) == NULL)
-		return config_usage();
-	fprintf(f,
-	    "wsbridge: a WebSocket-to-TCP bridge, compatible with "
-	    "websockify\n\n%s\nAddresses are host:port or [IPv6]:port; a "
-	    "bare source port listens on\nevery local IPv4 and IPv6 "
-	    "address.  Options may follow the addresses.\n\noptions:\n",
-	    config_usage());
-	for (i = 0; i < NELEM(config_opts); i++)
-		config_help_row(f, &config_opts[i]);
-	fputs("\nSIGHUP reloads the certificate, key and CA files; live "
-	      "sessions go on.\n",
-	    f);
-	fclose(f);
-	return buf;
-}
-
-/* The long name of option i, for tests that hold --help and the man
- * page to the table. */
-const char *
-config_option_name(size_t i)
-{
-	return i < NELEM(config_opts) ? config_opts[i].name : NULL;
 }

@@ -347,17 +347,18 @@ fail:
 	return ret;
 }
 
-/* Find name=value in the query string of path and percent-decode it
- * ('+' is a space, as in forms). */
-int
-http_query_param(const char *path, size_t path_len, const char *name,
-    char *out, size_t outlen)
+/* Find name=value in the query string of path, undecoded. */
+const char *
+http_query_param_raw(const char *path, size_t path_len, const char *name,
+    size_t *len)
 {
 	const char *p, *end = path + path_len, *item, *eq;
 	size_t	    nlen = strlen(name);
 
-	if (outlen == 0 || (p = memchr(path, '?', path_len)) == NULL)
-		return -1;
+	for (p = path; p < end && *p != '?' && *p != '#'; p++)
+		;
+	if (p == end || *p == '#')
+		return NULL;
 	p++;
 	while (p < end) {
 		item = p;
@@ -366,18 +367,32 @@ http_query_param(const char *path, size_t path_len, const char *name,
 		eq = memchr(item, '=', (size_t)(p - item));
 		if (eq != NULL && (size_t)(eq - item) == nlen &&
 		    memcmp(item, name, nlen) == 0) {
-			eq++;
-			return http_percent_decode(eq, (size_t)(p - eq), out,
-				   outlen, HTTP_PCT_PLUS) < 0 ?
-			    -1 :
-			    0;
+			*len = (size_t)(p - eq - 1);
+			return eq + 1;
 		}
 		if (p < end && *p == '#')
 			break;
 		if (p < end)
 			p++;
 	}
-	return -1;
+	return NULL;
+}
+
+/* Find name=value in the query string of path and percent-decode it
+ * ('+' is a space, as in forms). */
+int
+http_query_param(const char *path, size_t path_len, const char *name,
+    char *out, size_t outlen)
+{
+	const char *v;
+	size_t	    vlen;
+
+	if (outlen == 0 ||
+	    (v = http_query_param_raw(path, path_len, name, &vlen)) == NULL)
+		return -1;
+	return http_percent_decode(v, vlen, out, outlen, HTTP_PCT_PLUS) < 0 ?
+	    -1 :
+	    0;
 }
 
 /* Value of a base64 digit (RFC 4648 table 1), or -1. */

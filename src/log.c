@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,6 +163,59 @@ log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 	}
 	dst[o] = '\0';
 	return o;
+}
+
+/* Where the next token value in s[0..len) starts ("token=", or as in
+ * noVNC's path parameter "token%3D", whose value also ends at "%26"),
+ * *vlen set; NULL if none. */
+static const char *
+log_token_value(const char *s, size_t len, size_t *vlen)
+{
+	static const char *const keys[] = { "token=", "token%3d" };
+	const char		*best = NULL, *v, *e;
+	size_t			 i, k, klen;
+	int			 encoded = 0;
+
+	for (k = 0; k < 2; k++) {
+		klen = strlen(keys[k]);
+		for (i = 0; i + klen <= len; i++)
+			if (strncasecmp(s + i, keys[k], klen) == 0)
+				break;
+		if (i + klen <= len && (best == NULL || s + i + klen < best)) {
+			best = s + i + klen;
+			encoded = k == 1;
+		}
+	}
+	if (best == NULL)
+		return NULL;
+	for (v = best, e = s + len; v < e && *v != '&' && *v != '#' &&
+	     !(encoded && e - v >= 3 && strncasecmp(v, "%26", 3) == 0);
+	     v++)
+		;
+	*vlen = (size_t)(v - best);
+	return best;
+}
+
+/* log_escape, with every token value shown as "***". */
+size_t
+log_escape_path(char *dst, size_t dstlen, const void *src, size_t len)
+{
+	const char *s = src, *v;
+	size_t	    o = 0, vlen;
+
+	if (dstlen == 0)
+		return 0;
+	dst[0] = '\0';
+	while ((v = log_token_value(s, len, &vlen)) != NULL) {
+		o += log_escape(dst + o, dstlen - o, s, (size_t)(v - s));
+		if (dstlen - o <= 3)
+			return o;
+		memcpy(dst + o, "***", 4);
+		o += 3;
+		len -= (size_t)(v - s) + vlen;
+		s = v + vlen;
+	}
+	return o + log_escape(dst + o, dstlen - o, s, len);
 }
 
 /* Start-up failure or broken invariant, with errno: exit 1. */

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "session.h"
 #include "tls.h"
+#include "token.h"
 #include "web.h"
 #include "worker.h"
 #include "wsb_limits.h"
@@ -38,6 +39,7 @@ static void main_tick_cb(evutil_socket_t, short, void *);
 static void main_check_target(const struct config *);
 static void main_log_settings(const struct main_state *);
 static void main_run(struct main_state *);
+static int  main_tokens(struct server *, char *, size_t);
 
 /* Stop the loop on SIGINT or SIGTERM. */
 static void
@@ -56,6 +58,7 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	struct main_state *ms = arg;
 	char		   err[512];
 
+	token_router_reload(ms->server.tokens);
 	if (!tls_server_enabled()) {
 		log_info("SIGHUP: no TLS certificate to reload");
 		return;
@@ -114,7 +117,7 @@ main_check_target(const struct config *cfg)
 	struct addrinfo hints, *res;
 	int		r;
 
-	if (cfg->unix_target != NULL)
+	if (cfg->unix_target != NULL || cfg->token_plugin != NULL)
 		return;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
@@ -126,6 +129,37 @@ main_check_target(const struct config *cfg)
 		return;
 	}
 	freeaddrinfo(res);
+}
+
+/* The token plugin, its source checked and loaded; warn about auth that
+ * can never pass.  -1 with a one-line err. */
+static int
+main_tokens(struct server *srv, char *err, size_t errlen)
+{
+	const struct config	      *cfg = srv->cfg;
+	const struct token_plugin_ops *ops;
+	char			       why[400];
+
+	if (cfg->auth_plugin == CONFIG_AUTH_CERT_CN && !cfg->verify_client)
+		log_warnx("ClientCertCNAuth without --verify-client: every "
+			  "WebSocket will get 403");
+	if (cfg->token_plugin == NULL)
+		return 0;
+	if ((ops = token_plugin_find(cfg->token_plugin)) == NULL) {
+		snprintf(err, errlen,
+		    "--token-plugin: '%s' is not supported (TokenFile, "
+		    "ReadOnlyTokenFile, TokenFileName, "
+		    "UnixDomainSocketDirectory, TokenRedis, BaseTokenAPI, "
+		    "JSONTokenApi, JWTTokenApi)",
+		    cfg->token_plugin);
+		return -1;
+	}
+	if ((srv->tokens = token_router_create(ops, cfg->token_source, why,
+		 sizeof(why))) == NULL) {
+		snprintf(err, errlen, "--token-plugin %s: %s", ops->name, why);
+		return -1;
+	}
+	return 0;
 }
 
 /* The start-up line, like websockify's settings summary. */
@@ -143,7 +177,10 @@ main_log_settings(const struct main_state *ms)
 		n += (size_t)snprintf(listen + n, sizeof(listen) - n, "%s%s",
 		    i > 0 ? " " : "", addr);
 	}
-	if (cfg->unix_target != NULL)
+	if (cfg->token_plugin != NULL)
+		snprintf(tgt, sizeof(tgt), "targets by token (%s%s)",
+		    cfg->token_plugin, cfg->host_token ? ", Host header" : "");
+	else if (cfg->unix_target != NULL)
 		snprintf(tgt, sizeof(tgt), "unix:%s", cfg->unix_target);
 	else
 		http_format_authority(tgt, sizeof(tgt), cfg->target_host,
@@ -200,6 +237,8 @@ main_run(struct main_state *ms)
 		worker_command(ms->workers[i], WORKER_CMD_STOP);
 	for (i = 0; i < ms->nworkers; i++)
 		worker_join_free(ms->workers[i]);
+	token_router_free(ms->server.tokens);
+	ms->server.tokens = NULL;
 	event_free(ev_int);
 	event_free(ev_term);
 	event_free(ev_hup);
@@ -252,7 +291,8 @@ main(int argc, char **argv)
 	}
 	main_check_target(&cfg);
 	if (web_init(&cfg, err, sizeof(err)) == -1 ||
-	    tls_init(&cfg, err, sizeof(err)) == -1) {
+	    tls_init(&cfg, err, sizeof(err)) == -1 ||
+	    main_tokens(&ms.server, err, sizeof(err)) == -1) {
 		fprintf(stderr, "wsbridge: %s\n", err);
 		goto fail;
 	}
@@ -264,6 +304,7 @@ main(int argc, char **argv)
 
 fail:
 	/* Start-up refused: exit 2, leaving nothing allocated behind. */
+	token_router_free(ms.server.tokens);
 	tls_free();
 	config_free(&cfg);
 	return 2;

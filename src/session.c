@@ -23,6 +23,7 @@
 #include "session.h"
 #include "session_int.h"
 #include "target.h"
+#include "token.h"
 #include "tls.h"
 #include "worker.h"
 #include "wsb_config.h"
@@ -186,6 +187,9 @@ session_close_all(struct worker *w)
 			s->closer = "shutdown";
 		session_end(s);
 	}
+	/* Token lookups were cancelled with their sessions. */
+	token_worker_free(w->tokens);
+	w->tokens = NULL;
 }
 
 /*
@@ -203,6 +207,9 @@ session_end(struct session *s)
 		target_connect_cancel(s->connecting);
 		s->connecting = NULL;
 	}
+	token_lookup_cancel(s->lookup);
+	s->lookup = NULL;
+	free(s->upgrade_log);
 	if (s->upgraded)
 		session_info(s,
 		    "closed by %s, code %d, %llu bytes to target, "
@@ -263,6 +270,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_client_linger_check(s);
 		return;
 	}
+	if (s->phase == SESSION_LOOKUP) {
+		session_upgrade_deadline(s);
+		return;
+	}
 	if (s->phase == SESSION_HTTP) {
 		session_info(s, "%s, dropped",
 		    s->client.bytes_handed > 0 ? "keep-alive connection idle" :
@@ -278,6 +289,16 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	session_debug(s, "no Close from the client in %d s",
 	    WSB_CLOSE_WAIT_SEC);
 	session_client_shutdown(s);
+}
+
+/* The client's verified certificate CN (tls_peer_cn), or NULL. */
+const char *
+session_peer_cn(struct session *s, char *buf, size_t len)
+{
+	if (!s->client.tls || s->client.bev == NULL)
+		return NULL;
+	return tls_peer_cn(bufferevent_openssl_get_ssl(s->client.bev), buf,
+	    len);
 }
 
 /* Say why a TLS client connection failed; a peer that closed TCP

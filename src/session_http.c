@@ -128,9 +128,11 @@ session_http_web(struct session *s, const struct http_request *req,
 	size_t	    bytes = 0, plen, before = evbuffer_get_length(out);
 	const char *note = NULL;
 	int	    status, keep_alive;
-	char	    method[64], path[4 * SESSION_HTTP_LOG_PATH + 4];
+	char	    method[64], path[4 * SESSION_HTTP_LOG_PATH + 4], cn[256];
 
-	if (cfg->web_auth && auth_check(cfg, req, &ares) != 0) {
+	if (cfg->web_auth &&
+	    auth_check(cfg, req, session_peer_cn(s, cn, sizeof(cn)), &ares) !=
+		0) {
 		/* A browser retries a 401 on the same connection. */
 		keep_alive = ares.status == 401 && !http_request_has_body(req);
 		web_error(out, ares.status, ares.extra_headers, ares.reason,
@@ -143,7 +145,7 @@ session_http_web(struct session *s, const struct http_request *req,
 	plen = req->path_len < SESSION_HTTP_LOG_PATH ? req->path_len :
 						       SESSION_HTTP_LOG_PATH;
 	log_escape(method, sizeof(method), req->method, req->method_len);
-	log_escape(path, sizeof(path), req->path, plen);
+	log_escape_path(path, sizeof(path), req->path, plen);
 	session_info(s, "%s %s %d %zu%s%s%s", method, path, status, bytes,
 	    note != NULL ? " (" : "", note != NULL ? note : "",
 	    note != NULL ? ")" : "");
@@ -232,12 +234,12 @@ session_http_describe(const struct http_request *req, const char *raw,
 	if (req == NULL) {
 		if ((eol = memchr(raw, '\n', rawlen)) != NULL)
 			rawlen = (size_t)(eol - raw);
-		log_escape(p, sizeof(p), raw, rawlen);
+		log_escape_path(p, sizeof(p), raw, rawlen);
 		snprintf(buf, len, "\"%s\"", p);
 		return;
 	}
 	log_escape(m, sizeof(m), req->method, req->method_len);
-	log_escape(p, sizeof(p), req->path, req->path_len);
+	log_escape_path(p, sizeof(p), req->path, req->path_len);
 	origin = http_header_get(req, "Origin", &olen);
 	if (origin != NULL)
 		log_escape(o, sizeof(o), origin, olen);
@@ -256,14 +258,25 @@ session_http_error(struct session *s, const struct http_request *req,
     const char *raw, size_t rawlen, int status, const char *extra,
     const char *reason)
 {
-	char buf[512], what[3 * WSB_LOG_VALUE_MAX];
-	int  n;
+	char what[3 * WSB_LOG_VALUE_MAX];
 
 	what[0] = '\0';
 	if (req != NULL || raw != NULL)
 		session_http_describe(req, raw, rawlen, what, sizeof(what));
 	session_info(s, "HTTP %d %s: %s%s%s", status, http_status_text(status),
 	    reason, what[0] != '\0' ? ", request " : "", what);
+	return session_http_reply_error(s, status, extra, reason);
+}
+
+/* Send the error reply (the caller logged why), then close after the
+ * flush.  SESSION_ENDED if the session ended. */
+int
+session_http_reply_error(struct session *s, int status, const char *extra,
+    const char *reason)
+{
+	char buf[512];
+	int  n;
+
 	if ((n = http_format_error(buf, sizeof(buf), status, extra, reason)) >
 	    0)
 		side_queue(&s->client, buf, (size_t)n);

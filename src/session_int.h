@@ -18,6 +18,8 @@ struct bufferevent;
 struct event;
 struct evbuffer;
 struct target_connect;
+struct token_lookup;
+struct session_answer;
 struct worker;
 struct session;
 struct http_request;
@@ -25,6 +27,7 @@ struct http_request;
 /* Where a session is; each phase installs its own callbacks. */
 enum session_phase {
 	SESSION_HTTP,	    /* reading request heads (and --web replies) */
+	SESSION_LOOKUP,	    /* upgrade accepted; looking the token up */
 	SESSION_CONNECTING, /* upgrade accepted; connecting the target */
 	SESSION_RELAY,	    /* relaying both ways */
 	SESSION_CLOSING,    /* a Close was sent or received */
@@ -71,6 +74,9 @@ struct session {
 	struct side	       client;
 	struct side	       target;
 	struct target_connect *connecting;
+	struct token_lookup   *lookup;	    /* token lookup in flight */
+	struct session_answer *answer;	    /* a lookup answering at once */
+	char		      *upgrade_log; /* the connection line so far */
 	struct event	      *timer; /* head deadline, keep-alive, close */
 	struct event	      *heartbeat;
 	struct event	      *sniff; /* first byte: TLS or plain? */
@@ -97,6 +103,7 @@ struct session {
 	long long   started_ms;
 	char	    peer[64];
 	char	    target_name[128]; /* for logs only */
+	char	    token_fp[9];      /* the token's fingerprint, or "" */
 	char	    accept[HANDSHAKE_ACCEPT_LEN + 1];
 };
 
@@ -131,6 +138,7 @@ void		   side_set_send_timeout(struct side *side);
 int		   session_client_shutdown(struct session *s);
 int		   session_target_shutdown(struct session *s);
 const struct config *session_config(const struct session *s);
+const char	    *session_peer_cn(struct session *s, char *buf, size_t len);
 void session_log_tls_error(struct session *s, struct bufferevent *bev,
     const char *what);
 
@@ -140,10 +148,14 @@ void session_http_read_cb(struct bufferevent *, void *);
 int  session_http_error(struct session *s, const struct http_request *req,
      const char *raw, size_t rawlen, int status, const char *extra,
      const char *reason);
+int  session_http_reply_error(struct session *s, int status, const char *extra,
+     const char *reason);
 
 /* session_upgrade.c: handshake, auth, target, the 101. */
 int session_upgrade(struct session *s, const struct http_request *req,
     size_t head_len);
+/* The handshake deadline passed while the token was looked up. */
+void session_upgrade_deadline(struct session *s);
 
 /* session_relay.c: frames both ways, Close, backpressure, heartbeat. */
 void session_relay_start(struct session *s);

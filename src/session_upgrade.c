@@ -1,9 +1,11 @@
 /*
  * The upgrade phase of a session: check the handshake (RFC 6455 4.2.1)
- * and auth, choose the target, connect it without blocking, then answer
- * 101 and start the relay, or Close 1011 saying what failed.
+ * and auth, choose the target (the fixed one, or by token without
+ * blocking), connect it without blocking, then answer 101 and start the
+ * relay, or Close 1011 saying what failed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -17,26 +19,44 @@
 #include "session_int.h"
 #include "target.h"
 #include "tls.h"
+#include "token.h"
 #include "worker.h"
 #include "wsb_config.h"
 #include "wsb_limits.h"
 
 /* Longest request path shown in a log line, before escaping. */
 #define SESSION_UPGRADE_LOG_PATH 256
+/* Room for a token's target ("unix_socket:PATH" or "host:port"). */
+#define SESSION_TARGET_MAX 512
+
+/* A lookup's answer kept while token_lookup_start() has not returned. */
+struct session_answer {
+	int		  answered;
+	enum token_result result;
+	char		  target[SESSION_TARGET_MAX];
+	char		  why[128];
+};
 
 static void session_upgrade_connected_cb(struct bufferevent *, const char *,
     const char *, void *);
 static void session_upgrade_hold_cb(struct bufferevent *, void *);
 static void session_upgrade_event_cb(struct bufferevent *, short, void *);
-static void session_upgrade_choose_target(struct session *,
-    struct target_spec *);
-static void session_upgrade_log(struct session *, const struct http_request *,
+static int  session_upgrade_lookup(struct session *,
+     const struct http_request *, size_t);
+static void session_upgrade_token_cb(enum token_result, const char *,
+    const char *, void *);
+static void session_upgrade_answer(struct session *, enum token_result,
+    const char *, const char *);
+static void session_upgrade_connect(struct session *,
     const struct target_spec *);
+static int  session_upgrade_describe(struct session *,
+     const struct http_request *);
 
 /*
  * An upgrade request's head (head_len bytes, still in the input): refuse
- * it with an HTTP status, or accept it and connect the target.  Returns
- * 0 when connecting, SESSION_ENDED or -1 when refused.
+ * it with an HTTP status, or accept it and connect the target (at once,
+ * or once its token is looked up).  Returns 0 when going on,
+ * SESSION_ENDED or -1 when refused.
  */
 int
 session_upgrade(struct session *s, const struct http_request *req,
@@ -46,35 +66,178 @@ session_upgrade(struct session *s, const struct http_request *req,
 	struct handshake_result res;
 	struct auth_result	ares;
 	struct target_spec	spec;
-	struct target_connect  *tc;
+	char			cn[256];
 
 	if (handshake_check(req, &res) != 101) {
 		session_http_error(s, req, NULL, 0, res.status,
 		    res.extra_headers, res.reason);
 		return -1;
 	}
-	if (auth_check(cfg, req, &ares) != 0) {
+	if (auth_check(cfg, req, session_peer_cn(s, cn, sizeof(cn)), &ares) !=
+	    0) {
 		session_http_error(s, req, NULL, 0, ares.status,
 		    ares.extra_headers, ares.reason);
 		return -1;
 	}
 	memcpy(s->accept, res.accept, sizeof(s->accept));
 	s->protocol_binary = res.protocol != NULL;
-	session_upgrade_choose_target(s, &spec);
-	session_upgrade_log(s, req, &spec);
+	if (s->worker->server->tokens != NULL)
+		return session_upgrade_lookup(s, req, head_len);
+	if (session_upgrade_describe(s, req) == -1)
+		return -1;
 	evbuffer_drain(bufferevent_get_input(s->client.bev), head_len);
+	memset(&spec, 0, sizeof(spec));
+	spec.host = cfg->target_host;
+	spec.port = cfg->target_port;
+	spec.unix_path = cfg->unix_target;
+	spec.tls = cfg->ssl_target;
+	session_upgrade_connect(s, &spec);
+	return 0;
+}
+
+/*
+ * Take the token and start its lookup, draining the head (head_len
+ * bytes); the handshake deadline keeps running.  0 while going on, -1
+ * (the session ended or is closing) when refused.
+ */
+static int
+session_upgrade_lookup(struct session *s, const struct http_request *req,
+    size_t head_len)
+{
+	const struct config  *cfg = session_config(s);
+	struct worker	     *w = s->worker;
+	struct session_answer answer;
+	struct token_lookup  *l;
+	char		      tok[WSB_MAX_TOKEN + 1];
+	int		      n;
+
+	n = token_from_request(req, cfg->host_token, tok, sizeof(tok));
+	if (n <= 0) {
+		session_http_error(s, req, NULL, 0, 400, NULL,
+		    n == 0 ?
+			(cfg->host_token ? "no token (empty Host header)" :
+					   "no token in the request") :
+			"malformed or overlong token");
+		return -1;
+	}
+	token_fingerprint(tok, (size_t)n, s->token_fp);
+	if (session_upgrade_describe(s, req) == -1)
+		return -1;
+	evbuffer_drain(bufferevent_get_input(s->client.bev), head_len);
+	if (w->tokens == NULL &&
+	    (w->tokens = token_worker_create(w->server->tokens, w->base)) ==
+		NULL) {
+		session_upgrade_answer(s, TOKEN_UNAVAILABLE, NULL,
+		    "out of memory");
+		return -1;
+	}
+	/* Frames that follow wait in the input (up to the high mark). */
+	bufferevent_setcb(s->client.bev, session_upgrade_hold_cb, NULL,
+	    session_upgrade_event_cb, s);
+	s->phase = SESSION_LOOKUP;
+	memset(&answer, 0, sizeof(answer));
+	s->answer = &answer;
+	l = token_lookup_start(w->tokens, tok, (size_t)n,
+	    session_upgrade_token_cb, s);
+	explicit_bzero(tok, sizeof(tok));
+	s->answer = NULL;
+	if (l != NULL) {
+		s->lookup = l;
+		return 0;
+	}
+	session_upgrade_answer(s, answer.result,
+	    answer.result == TOKEN_FOUND ? answer.target : NULL,
+	    answer.why[0] != '\0' ? answer.why : NULL);
+	return 0;
+}
+
+/* The plugin answered: at once (kept for session_upgrade_lookup) or
+ * later, from the loop. */
+static void
+session_upgrade_token_cb(enum token_result r, const char *target,
+    const char *why, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->answer != NULL) {
+		s->answer->answered = 1;
+		s->answer->result = r;
+		snprintf(s->answer->target, sizeof(s->answer->target), "%s",
+		    target != NULL ? target : "");
+		snprintf(s->answer->why, sizeof(s->answer->why), "%s",
+		    why != NULL ? why : "");
+		return;
+	}
+	s->lookup = NULL;
+	session_upgrade_answer(s, r, target, why);
+}
+
+/* Act on a lookup's answer: connect, 403 or 503, with one log line. */
+static void
+session_upgrade_answer(struct session *s, enum token_result r,
+    const char *target, const char *why)
+{
+	struct target_spec spec;
+	char		   buf[SESSION_TARGET_MAX], esc[4 * 128 + 4];
+	int		   status = r == TOKEN_UNAVAILABLE ? 503 : 403;
+
+	memset(&spec, 0, sizeof(spec));
+	if (r == TOKEN_FOUND &&
+	    token_target_parse(target, &spec, buf, sizeof(buf)) == -1) {
+		why = "the token's target is not host:port or "
+		      "unix_socket:PATH";
+		status = 403;
+		r = TOKEN_NOT_FOUND;
+	}
+	if (r != TOKEN_FOUND) {
+		esc[0] = '\0';
+		if (why != NULL)
+			log_escape(esc, sizeof(esc), why, strlen(why));
+		session_info(s, "HTTP %d %s: token %s %s%s%s%s, %s", status,
+		    http_status_text(status), s->token_fp,
+		    status == 503 ? "lookup failed" : "refused",
+		    esc[0] != '\0' ? " (" : "", esc, esc[0] != '\0' ? ")" : "",
+		    s->upgrade_log);
+		session_http_reply_error(s, status, NULL,
+		    status == 503 ? "token lookup unavailable" :
+				    "invalid token");
+		return;
+	}
+	spec.tls = session_config(s)->ssl_target;
+	session_upgrade_connect(s, &spec);
+}
+
+/* The handshake deadline passed during the lookup: 503. */
+void
+session_upgrade_deadline(struct session *s)
+{
+	token_lookup_cancel(s->lookup);
+	s->lookup = NULL;
+	session_upgrade_answer(s, TOKEN_UNAVAILABLE, NULL,
+	    "no answer before the handshake deadline");
+}
+
+/* Connect spec: the client is held (reading on, up to the high mark)
+ * until the target answers. */
+static void
+session_upgrade_connect(struct session *s, const struct target_spec *spec)
+{
+	struct target_connect *tc;
+
+	session_info(s, "%s, target %s%s%s", s->upgrade_log,
+	    target_describe(spec, s->target_name, sizeof(s->target_name)),
+	    s->token_fp[0] != '\0' ? ", token " : "", s->token_fp);
+	free(s->upgrade_log);
+	s->upgrade_log = NULL;
 	evtimer_del(s->timer);
-	/* Frames that follow wait in the input until the target is up;
-	 * reading goes on (an EOF is seen at once), up to the high mark. */
 	bufferevent_setcb(s->client.bev, session_upgrade_hold_cb, NULL,
 	    session_upgrade_event_cb, s);
 	s->upgraded = 1;
 	s->phase = SESSION_CONNECTING;
-	tc = target_connect_start(s->worker->base, s->worker->dns, &spec,
+	tc = target_connect_start(s->worker->base, s->worker->dns, spec,
 	    session_upgrade_connected_cb, s);
 	if (s->phase == SESSION_CONNECTING)
 		s->connecting = tc;
-	return 0;
 }
 
 /* Client bytes while the target connects: kept for the relay; past the
@@ -92,14 +255,24 @@ session_upgrade_hold_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-/* The client's EOF while the target connects: paused, it is read again
- * when the relay starts (EOF stays readable) and handled there.  Errors
- * and timeouts end the session as in the relay. */
+/* The client's EOF or error while the token is looked up: it left, the
+ * lookup is cancelled.  Its EOF while the target connects: paused, it is
+ * read again when the relay starts (EOF stays readable) and handled
+ * there.  Errors and timeouts end the session as in the relay. */
 static void
 session_upgrade_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) &&
+	    s->phase == SESSION_LOOKUP) {
+		/* Gone before its 101: nothing to look up for. */
+		session_info(s, "client closed during the lookup of token %s",
+		    s->token_fp);
+		s->closer = "client";
+		session_end(s);
+		return;
+	}
 	if ((what & BEV_EVENT_EOF) && s->phase == SESSION_CONNECTING) {
 		s->client.paused_by_peer = 1;
 		side_set_reading(&s->client);
@@ -108,43 +281,36 @@ session_upgrade_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_relay_client_event_cb(bev, what, arg);
 }
 
-/* The target for this session: today the one on the command line. */
-static void
-session_upgrade_choose_target(struct session *s, struct target_spec *spec)
-{
-	const struct config *cfg = session_config(s);
-
-	memset(spec, 0, sizeof(*spec));
-	spec->host = cfg->target_host;
-	spec->port = cfg->target_port;
-	spec->unix_path = cfg->unix_target;
-	spec->tls = cfg->ssl_target;
-}
-
-/* The connection line: scheme, path and client certificate escaped. */
-static void
-session_upgrade_log(struct session *s, const struct http_request *req,
-    const struct target_spec *spec)
+/* The start of the connection line, kept until the target is known:
+ * scheme, path (token values hidden) and client certificate, escaped.
+ * -1 (the session is closing) when out of memory. */
+static int
+session_upgrade_describe(struct session *s, const struct http_request *req)
 {
 	char   path[4 * SESSION_UPGRADE_LOG_PATH + 4];
 	char   subject[256], esc[4 * sizeof(subject) + 4];
-	size_t plen;
+	size_t plen, len;
 
 	plen = req->path_len < SESSION_UPGRADE_LOG_PATH ?
 	    req->path_len :
 	    SESSION_UPGRADE_LOG_PATH;
-	log_escape(path, sizeof(path), req->path, plen);
+	log_escape_path(path, sizeof(path), req->path, plen);
 	subject[0] = esc[0] = '\0';
 	if (s->client.tls) {
 		tls_peer_subject(bufferevent_openssl_get_ssl(s->client.bev),
 		    subject, sizeof(subject));
 		log_escape(esc, sizeof(esc), subject, strlen(subject));
 	}
-	session_info(s, "%s connection, path %s, target %s%s%s",
+	len = strlen(path) + strlen(esc) + 96;
+	free(s->upgrade_log);
+	if ((s->upgrade_log = malloc(len)) == NULL) {
+		session_http_reply_error(s, 503, NULL, "out of memory");
+		return -1;
+	}
+	snprintf(s->upgrade_log, len, "%s connection, path %s%s%s",
 	    s->client.tls ? "WebSocket TLS (wss://)" : "WebSocket (ws://)",
-	    path,
-	    target_describe(spec, s->target_name, sizeof(s->target_name)),
-	    esc[0] != '\0' ? ", client certificate " : "", esc);
+	    path, esc[0] != '\0' ? ", client certificate " : "", esc);
+	return 0;
 }
 
 /*

@@ -356,6 +356,38 @@ tls_peer_subject(SSL *ssl, char *buf, size_t len)
 	X509_free(cert);
 }
 
+/* The verified peer certificate's last CN, as websockify's
+ * SSL_CLIENT_S_DN_CN. */
+const char *
+tls_peer_cn(SSL *ssl, char *buf, size_t len)
+{
+	X509	      *cert;
+	X509_NAME     *name;
+	unsigned char *utf8 = NULL;
+	const char    *ret = NULL;
+	int	       i, n = -1, last = -1;
+
+	if (ssl == NULL || SSL_get_verify_result(ssl) != X509_V_OK ||
+	    (cert = SSL_get1_peer_certificate(ssl)) == NULL)
+		return NULL;
+	name = X509_get_subject_name(cert);
+	while ((i = X509_NAME_get_index_by_NID(name, NID_commonName, last)) >=
+	    0)
+		last = i;
+	if (last >= 0)
+		n = ASN1_STRING_to_UTF8(&utf8,
+		    X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, last)));
+	if (n > 0 && (size_t)n < len &&
+	    memchr(utf8, '\0', (size_t)n) == NULL) {
+		memcpy(buf, utf8, (size_t)n);
+		buf[n] = '\0';
+		ret = buf;
+	}
+	OPENSSL_free(utf8);
+	X509_free(cert);
+	return ret;
+}
+
 /*
  * Why a TLS bufferevent failed, in one line.  libevent queues the
  * SSL_get_error() code (SSL_ERROR_SSL, SSL_ERROR_SYSCALL) beside

@@ -18,181 +18,30 @@
  */
 const { test, before, after, describe } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFile } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
-const { chromium } = require('playwright-core');
+const {
+	BRIDGE, IS_WEBSOCKIFY, NOVNC, OUT, WIDTH, HEIGHT, killAll, start, stop,
+	freePort, waitPort, until, hex, makeCert, startXvnc, launchBrowser,
+	waitCanvasColour, novncState,
+	setRoot: setRootOf, xPointer: xPointerOf,
+} = require('./harness');
 
-const BRIDGE = process.env.E2E_BRIDGE || process.env.WSBRIDGE ||
-    path.resolve(__dirname, '../../build/wsbridge');
-const IS_WEBSOCKIFY = path.basename(BRIDGE.split(' ')[0]) === 'websockify';
-const CHROMIUM = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
-const NOVNC = process.env.E2E_NOVNC || '/usr/share/novnc';
-const OUT = process.env.E2E_OUT || path.resolve(__dirname, '../out');
-const KEEP_TMP = process.env.KEEP_TMP === '1';
-
-/* The browser flags, and nothing else but the profile and the pipe that
- * playwright drives the browser through (ignoreDefaultArgs drops its own
- * long list). */
-const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-quic'];
-
-const WIDTH = 800, HEIGHT = 600;
 const ORANGE = [0xff, 0x80, 0x00];
 const BLUE = [0x00, 0x40, 0xff];
 const GREEN = [0x20, 0xc0, 0x40];
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wsbridge-e2e-'));
-const procs = new Set();	/* everything spawned and not yet reaped */
 let xvnc, display, rfbPort, browser;
-
-/* Kill whatever is still running, synchronously, however the run ends. */
-function killAll(signal = 'SIGKILL') {
-	for (const p of procs) {
-		try { p.kill(signal); } catch { /* already gone */ }
-	}
-}
-/* A signal (make check's timeout, ^C) must not leave Xvnc or the bridge
- * behind: kill them and exit, which runs the 'exit' handler below. */
-for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'])
-	process.on(sig, () => {
-		killAll();
-		process.exit(128 + os.constants.signals[sig]);
-	});
-process.on('exit', () => {
-	killAll();
-	if (!KEEP_TMP)
-		fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-/* Spawn a process, keep its stderr and stdout in memory and in a log file. */
-function start(name, cmd, args, opts = {}) {
-	const logPath = path.join(tmp, `${name}.log`);
-	const logFd = fs.openSync(logPath, 'a');
-	const p = spawn(cmd, args, {
-		stdio: ['ignore', 'pipe', 'pipe', ...(opts.extraStdio || [])],
-		env: { ...process.env, ...(opts.env || {}) },
-	});
-	p.name = name;
-	p.log = '';
-	p.logPath = logPath;
-	const take = (d) => { p.log += d; fs.writeSync(logFd, d); };
-	p.stdout.on('data', take);
-	p.stderr.on('data', take);
-	p.exited = new Promise((resolve) => p.on('exit', (code, sig) => {
-		procs.delete(p);
-		p.exitStatus = sig ? sig : code;
-		resolve(p.exitStatus);
-	}));
-	p.on('error', (e) => { p.log += `spawn error: ${e.message}\n`; });
-	procs.add(p);
-	return p;
-}
-
-/* Stop a process: TERM, then KILL after a grace period. */
-async function stop(p, graceMs = 3000) {
-	if (!p || !procs.has(p))
-		return;
-	p.kill('SIGTERM');
-	const t = setTimeout(() => p.kill('SIGKILL'), graceMs);
-	await p.exited;
-	clearTimeout(t);
-}
-
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-
-/* A port nobody listens on right now. */
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
-		});
-	});
-}
-
-/* Wait until a TCP connect to port succeeds; fail early if p exits. */
-async function waitPort(port, p, timeoutMs = 10000) {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		if (p && !procs.has(p))
-			throw new Error(`${p.name} exited (${p.exitStatus}) ` +
-			    `before listening on ${port}:\n${p.log}`);
-		const ok = await new Promise((resolve) => {
-			const c = net.connect(port, '127.0.0.1');
-			c.once('connect', () => { c.destroy(); resolve(true); });
-			c.once('error', () => resolve(false));
-		});
-		if (ok)
-			return;
-		if (Date.now() > deadline)
-			throw new Error(`nothing listens on ${port} after ` +
-			    `${timeoutMs} ms` + (p ? `; ${p.name} log:\n${p.log}` : ''));
-		await sleep(50);
-	}
-}
-
-/* Poll fn until it returns a truthy value or time runs out. */
-async function until(what, fn, timeoutMs = 10000, stepMs = 100) {
-	const deadline = Date.now() + timeoutMs;
-	let last;
-	for (;;) {
-		last = await fn();
-		if (last)
-			return last;
-		if (Date.now() > deadline)
-			throw new Error(`timed out waiting for ${what}`);
-		await sleep(stepMs);
-	}
-}
-
-function run(cmd, args, env = {}) {
-	return new Promise((resolve, reject) => {
-		execFile(cmd, args, { env: { ...process.env, ...env },
-		    timeout: 10000 }, (err, stdout, stderr) => {
-			if (err) {
-				err.message += `\n${stderr}`;
-				reject(err);
-			} else
-				resolve(stdout);
-		});
-	});
-}
-
-function hex(rgb) {
-	return '#' + rgb.map((c) => c.toString(16).padStart(2, '0')).join('');
-}
 
 /* Paint the X root window one colour. */
 function setRoot(rgb) {
-	return run('xsetroot', ['-display', `:${display}`, '-solid', hex(rgb)]);
+	return setRootOf(display, rgb);
 }
 
 /* Where the X server's pointer is. */
-async function xPointer() {
-	const out = await run('xdotool', ['getmouselocation', '--shell'],
-	    { DISPLAY: `:${display}` });
-	const m = Object.fromEntries(out.trim().split('\n')
-	    .map((l) => l.split('=')));
-	return { x: Number(m.X), y: Number(m.Y) };
-}
-
-/* A self-signed certificate for 127.0.0.1, made now with the openssl CLI. */
-async function makeCert() {
-	const cert = path.join(tmp, 'cert.pem');
-	const key = path.join(tmp, 'key.pem');
-	if (!fs.existsSync(cert))
-		await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048',
-		    '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-		    '-subj', '/CN=127.0.0.1',
-		    '-addext', 'subjectAltName=IP:127.0.0.1']);
-	return { cert, key };
+function xPointer() {
+	return xPointerOf(display);
 }
 
 /* Start the bridge serving noVNC and relaying to Xvnc. */
@@ -208,52 +57,6 @@ async function startBridge(name, extra = []) {
 	p.port = port;
 	await waitPort(port, p);
 	return p;
-}
-
-/*
- * What the canvas shows: the noVNC framebuffer size and how many of its
- * pixels are within a small distance of rgb (the rest is the cursor).
- */
-function canvasStats(page, rgb) {
-	return page.evaluate(([r, g, b]) => {
-		const c = document.querySelector('#noVNC_container canvas');
-		if (!c || c.width === 0)
-			return null;
-		const d = c.getContext('2d')
-		    .getImageData(0, 0, c.width, c.height).data;
-		let match = 0;
-		for (let i = 0; i < d.length; i += 4)
-			if (Math.abs(d[i] - r) <= 2 && Math.abs(d[i + 1] - g) <= 2 &&
-			    Math.abs(d[i + 2] - b) <= 2)
-				match++;
-		return { width: c.width, height: c.height, match,
-		    total: d.length / 4 };
-	}, rgb);
-}
-
-/* Wait until at least 95% of the canvas is rgb. */
-async function waitCanvasColour(page, rgb, timeoutMs = 10000) {
-	let last;
-	try {
-		await until(`canvas to turn ${hex(rgb)}`, async () => {
-			last = await canvasStats(page, rgb);
-			return last && last.match >= 0.95 * last.total;
-		}, timeoutMs);
-	} catch (e) {
-		e.message += `; last canvas stats ${JSON.stringify(last)}`;
-		throw e;
-	}
-	return last;
-}
-
-/* noVNC's own state: the class it puts on <html> and its status line. */
-function novncState(page) {
-	return page.evaluate(() => ({
-		connected: document.documentElement.classList
-		    .contains('noVNC_connected'),
-		status: (document.getElementById('noVNC_status') || {})
-		    .textContent || '',
-	}));
 }
 
 /* The log line of the session's orderly close, as the bridge writes it. */
@@ -415,39 +218,9 @@ async function novncSession(t, { bridge, scheme, contextOptions = {},
 
 describe('noVNC in Chromium through the bridge to Xvnc', () => {
 	before(async () => {
-		/* A VNC server with a fixed 800x600 screen, no auth, loopback
-		 * only; -displayfd lets the X server pick a free display. */
-		rfbPort = await freePort();
-		xvnc = start('xvnc', 'Xvnc', ['-displayfd', '3',
-		    '-geometry', `${WIDTH}x${HEIGHT}`, '-depth', '24',
-		    '-rfbport', String(rfbPort), '-localhost',
-		    '-interface', '127.0.0.1', '-SecurityTypes', 'None',
-		    '-nolisten', 'tcp', '-AlwaysShared',
-		    '-desktop', 'wsbridge-e2e'],
-		    { extraStdio: ['pipe'] });
-		display = await new Promise((resolve, reject) => {
-			let buf = '';
-			xvnc.stdio[3].on('data', (d) => {
-				buf += d;
-				if (buf.includes('\n'))
-					resolve(buf.trim());
-			});
-			xvnc.exited.then(() => reject(new Error(
-			    `Xvnc exited (${xvnc.exitStatus}):\n${xvnc.log}`)));
-			setTimeout(() => reject(new Error(
-			    `Xvnc gave no display:\n${xvnc.log}`)), 10000);
-		});
-		await waitPort(rfbPort, xvnc);
-
-		/* Debian's Chromium with exactly our flags and a fresh profile. */
-		browser = await chromium.launch({
-			executablePath: CHROMIUM,
-			ignoreDefaultArgs: true,
-			args: [...CHROMIUM_FLAGS,
-			    `--user-data-dir=${path.join(tmp, 'profile')}`,
-			    '--remote-debugging-pipe'],
-			timeout: 30000,
-		});
+		({ proc: xvnc, display, rfbPort } =
+		    await startXvnc('xvnc', 'wsbridge-e2e'));
+		browser = await launchBrowser();
 	});
 
 	after(async () => {

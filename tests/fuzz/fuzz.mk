@@ -6,7 +6,9 @@
 
 B ?= build-fuzz
 CC = clang
-HARNESSES = fuzz_frame fuzz_http fuzz_handshake fuzz_web_path fuzz_auth
+HARNESSES = fuzz_frame fuzz_http fuzz_handshake fuzz_web_path fuzz_auth \
+	fuzz_token_file fuzz_token_redis \
+	fuzz_token_jwt fuzz_token
 
 # The pure modules, read from Makefile.am so a new one is linked too.
 PURE := $(filter src/%.c,$(shell sed -n \
@@ -28,6 +30,22 @@ all: $(HARNESSES:%=$(B)/%)
 
 $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(UTIL_OBJ) $(PURE_OBJ)
 	$(CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
+# Token files: the parser and table of src/token_file.c (no threads, no
+# event loop; its reading of files is never called by the harness).
+$(B)/fuzz_token_file: $(B)/obj/src/token_file.o
+
+# TokenRedis: the source and value parsers of src/token_redis_parse.c
+# alone (no hiredis), with jansson (uninstrumented) beneath them.
+$(B)/fuzz_token_redis: $(B)/obj/src/token_redis_parse.o
+$(B)/fuzz_token_redis: FUZZ_LIBS += $(shell pkg-config --libs jansson)
+
+# JWTTokenApi: the token checks of src/token_jwt.c, the key files of
+# src/token_jwt_key.c and the claims of src/token_jwt_claims.c, with cjose
+# and jansson (uninstrumented) beneath them.
+$(B)/fuzz_token_jwt: $(B)/obj/src/token_jwt.o $(B)/obj/src/token_jwt_key.o \
+	$(B)/obj/src/token_jwt_claims.o
+$(B)/fuzz_token_jwt: FUZZ_LIBS += $(shell pkg-config --libs cjose jansson)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)

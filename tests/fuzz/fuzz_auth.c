@@ -238,7 +238,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_auth_request(&req, mode == 2 ? "origin" : "authorization", hv,
 	    vlen);
 	memset(&res, 0xa5, sizeof(res));
-	st = auth_check(&cfg, &req, &res);
+	st = auth_check(&cfg, &req, NULL, &res);
 	if (mode == 0)
 		want = 0;
 	else if (mode == 2)

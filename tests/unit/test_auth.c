@@ -152,7 +152,7 @@ auth_run(int plugin, const char *source, const char *hdr,
 	cfg.auth_plugin = plugin;
 	cfg.auth_source = source != NULL ? strdup(source) : NULL;
 	memset(res, 0x5a, sizeof(*res));
-	ret = auth_check(&cfg, &req, res);
+	ret = auth_check(&cfg, &req, NULL, res);
 	free(cfg.auth_source);
 	free(text);
 	return ret;

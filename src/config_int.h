@@ -1,0 +1,55 @@
+/*
+ * Private to config.c and config_help.c: the option table, one row per
+ * option, from which getopt_long's table, --help and config_free() are
+ * all made.
+ */
+#ifndef WSB_CONFIG_INT_H
+#define WSB_CONFIG_INT_H
+
+#include <stddef.h>
+
+#include "wsb_config.h"
+
+#define CONFIG_STR_(x) #x
+#define CONFIG_STR(x) CONFIG_STR_(x)
+#define CONFIG_FIELD(f) offsetof(struct config, f)
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* What an option's value is, and so what the parser does with it. */
+enum config_kind {
+	CONFIG_FLAG,	    /* no value; the int field becomes 1 */
+	CONFIG_COUNT,	    /* no value; the int field counts (-v -v) */
+	CONFIG_INT,	    /* a whole decimal number from min to max */
+	CONFIG_STRING,	    /* any string, copied; the last one given wins */
+	CONFIG_PATH,	    /* as CONFIG_STRING, but never empty */
+	CONFIG_SPECIAL,	    /* the row's handler does it */
+	CONFIG_ASK_HELP,    /* parsing stops: CONFIG_HELP */
+	CONFIG_ASK_VERSION, /* parsing stops: CONFIG_VERSION */
+};
+
+/*
+ * A handler returns CONFIG_OK or CONFIG_ERROR (err set); arg is NULL for
+ * an option without a value.  A string it stores goes in a field that a
+ * CONFIG_STRING or CONFIG_PATH row also sets: config_free() frees it.
+ */
+typedef int (*config_handler)(struct config *, const char *, char *, size_t);
+
+/* One option. */
+struct config_opt {
+	const char	*name;	 /* long name, without "--" */
+	int		 letter; /* short option, 0: none */
+	enum config_kind kind;
+	size_t		 field;	   /* CONFIG_FIELD() it sets */
+	size_t		 implies;  /* int field also set to 1; 0: none */
+	int		 min, max; /* CONFIG_INT */
+	int		 secret;   /* string wiped before it is freed */
+	config_handler	 handler;  /* CONFIG_SPECIAL */
+	const char	*arg;	   /* the value in --help; NULL: none */
+	const char	*help;	   /* '\n' continues under the column */
+	const char	*heading;  /* --help: a section starts here */
+};
+
+extern const struct config_opt config_opts[];
+extern const size_t	       config_nopts;
+
+#endif
