@@ -139,7 +139,7 @@ session_upgrade_lookup(struct session *s, const struct http_request *req,
 	s->answer = &answer;
 	l = token_lookup_start(w->tokens, tok, (size_t)n,
 	    session_upgrade_token_cb, s);
-	explicit_bzero(tok, sizeof(tok));
+	explicit_bzero(tok, (size_t)n);
 	s->answer = NULL;
 	if (l != NULL) {
 		s->lookup = l;

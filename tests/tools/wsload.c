@@ -111,6 +111,10 @@
 /* Largest frame header: 2 + 8 (64-bit length) + 4 (mask). */
 #define WL_MAX_FRAME_HEADER 14
 
+/* Most distinct paths --path-range draws from: 32 bits of the PRNG, and
+ * far more tokens than a benchmark's token file holds. */
+#define WL_MAX_PATH_RANGE 1000000000
+
 /* Bytes of the message sent by the rtt/connrate/idle handshake checks. */
 #define WL_SMALL_MSG 64
 
@@ -139,6 +143,7 @@ struct wl_opts {
 	char			host[64];
 	int			port;
 	char			path[256];
+	long			path_range; /* --path-range: {} in path */
 	const char	       *protocol;
 	struct sockaddr_storage addr;
 	int			addrlen;
@@ -268,6 +273,8 @@ static const char *const wl_help[] = {
 	"  connrate    --conns loops of connect, handshake, one 64-byte",
 	"              echo, Close, wait for the server's Close or EOF;",
 	"              prints cps= (--raw: connect, 64-byte echo, close)",
+	"              and connected= (handshakes over the whole run,",
+	"              warm-up included)",
 	"  idle        open --conns connections (handshake + one 64-byte",
 	"              echo each, --concurrency at a time), print a line",
 	"              starting 'ready opened=N', hold them --hold seconds",
@@ -278,6 +285,9 @@ static const char *const wl_help[] = {
 	"  --host H         target address, loopback only (127.0.0.1)",
 	"  --port P         target port",
 	"  --path P         request path (default /)",
+	"  --path-range N   a {} in the path becomes a number in [0, N),",
+	"                   drawn at random for each connection (e.g.",
+	"                   --path '/?token=t{}' over N tokens)",
 	"  --raw            plain TCP echo, no WebSocket",
 	"  --tls            TLS on every connection (wss://; with --raw a",
 	"                   plain TLS echo); a wss:// URL implies it",
@@ -1271,13 +1281,30 @@ wl_make_key(struct wl_conn *c, char key[32])
 	return 0;
 }
 
+/* The request path of a new connection: opts.path, with --path-range its
+ * first {} replaced by a number drawn from the runner's PRNG. */
+static void
+wl_request_path(struct wl_conn *c, char *buf, size_t len)
+{
+	const char *brace;
+
+	if (opts.path_range == 0 ||
+	    (brace = strstr(opts.path, "{}")) == NULL) {
+		snprintf(buf, len, "%s", opts.path);
+		return;
+	}
+	snprintf(buf, len, "%.*s%lu%s", (int)(brace - opts.path), opts.path,
+	    (unsigned long)(wl_random32(c->r) % (uint32_t)opts.path_range),
+	    brace + 2);
+}
+
 /* The transport is up (TCP, and TLS with --tls): send the upgrade
  * request (or start the echo with --raw). */
 static void
 wl_transport_up(struct wl_conn *c)
 {
 	unsigned int gen = c->gen;
-	char	     key[32];
+	char	     key[32], path[sizeof(opts.path) + 16];
 	int	     rv;
 
 	if (opts.raw) {
@@ -1287,6 +1314,7 @@ wl_transport_up(struct wl_conn *c)
 		return;
 	} else {
 		c->state = WL_ST_HANDSHAKE;
+		wl_request_path(c, path, sizeof(path));
 		rv = evbuffer_add_printf(c->out,
 		    "GET %s HTTP/1.1\r\n"
 		    "Host: %s%s%s:%d\r\n"
@@ -1296,7 +1324,7 @@ wl_transport_up(struct wl_conn *c)
 		    "Sec-WebSocket-Version: 13\r\n"
 		    "%s%s%s"
 		    "\r\n",
-		    opts.path, strchr(opts.host, ':') ? "[" : "", opts.host,
+		    path, strchr(opts.host, ':') ? "[" : "", opts.host,
 		    strchr(opts.host, ':') ? "]" : "", opts.port, key,
 		    opts.protocol[0] ? "Sec-WebSocket-Protocol: " : "",
 		    opts.protocol, opts.protocol[0] ? "\r\n" : "");
@@ -1747,10 +1775,11 @@ wl_report(struct wl_runner *rs, int nr)
 		printf("mode=connrate raw=%d tls=%d conns=%d seconds=%.3f "
 		       "cycles=%" PRIu64
 		       " cps=%.1f mean_ms=%.3f errors=%" PRIu64
-		       " verify_errors=%" PRIu64 "\n",
+		       " verify_errors=%" PRIu64 " connected=%" PRIu64 "\n",
 		    opts.raw, opts.tls, opts.conns, secs, cycles,
 		    secs > 0 ? (double)cycles / secs : 0.0,
-		    cycles > 0 ? cms / (double)cycles : 0.0, errors, verr);
+		    cycles > 0 ? cms / (double)cycles : 0.0, errors, verr,
+		    connected);
 		ok = cycles > 0;
 		break;
 	case WL_MODE_IDLE:
@@ -1878,6 +1907,7 @@ wl_parse_args(int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "path", required_argument, NULL, 'P' },
+		{ "path-range", required_argument, NULL, 'R' },
 		{ "protocol", required_argument, NULL, 'x' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "tls", no_argument, NULL, 'S' },
@@ -1939,6 +1969,10 @@ wl_parse_args(int argc, char **argv)
 			if (optarg[0] != '/')
 				wl_fatalx("path must start with /", optarg);
 			snprintf(opts.path, sizeof(opts.path), "%s", optarg);
+			break;
+		case 'R':
+			opts.path_range = (long)wl_parse_num(optarg, 1,
+			    WL_MAX_PATH_RANGE, "path-range");
 			break;
 		case 'x':
 			opts.protocol = optarg;
@@ -2015,6 +2049,8 @@ wl_parse_args(int argc, char **argv)
 	if (optind == argc - 1)
 		wl_parse_url(argv[optind]);
 	wl_resolve();
+	if (opts.path_range > 0 && strstr(opts.path, "{}") == NULL)
+		wl_fatalx("--path-range needs a {} in the path", opts.path);
 	if ((opts.cafile != NULL || opts.insecure) && !opts.tls)
 		wl_fatalx("--cafile and --insecure need --tls", NULL);
 	if (opts.cafile != NULL && opts.insecure)
