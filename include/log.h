@@ -33,9 +33,11 @@ void log_traffic(char);
  * No allocation; safe from any thread.
  */
 size_t log_escape(char *dst, size_t dstlen, const void *src, size_t len);
-/* As log_escape, for a request target or head: the value after each
- * "token=" (up to '&' or '#') or "token%3D" (up to '&', "%26" or '#'),
- * any case, is written "***", so a token (a secret) never reaches a log.  Same sizes and
+/* As log_escape, for a request target or head: the value of each query
+ * pair named "token" (after '?' or '&', the name in any case, letters
+ * perhaps written %XX; up to '&' or '#') and after each "token%3D" (up
+ * to '&', "%26" or '#') is written "***", so a token (a secret) never
+ * reaches a log.  Same sizes and
  * return value as log_escape. */
 size_t log_escape_path(char *dst, size_t dstlen, const void *src, size_t len);
 

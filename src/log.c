@@ -165,30 +165,84 @@ log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 	return o;
 }
 
-/* Where the next token value in s[0..len) starts ("token=", or as in
- * noVNC's path parameter "token%3D", whose value also ends at "%26"),
- * *vlen set; NULL if none. */
+/* Value of a hex digit, or -1. */
+static int
+log_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Whether p[0..n) is "token" with any letter in any case or written
+ * %XX, as a query parameter's name is decoded (token_parse.c). */
+static int
+log_name_is_token(const char *p, size_t n)
+{
+	const char *want = "token";
+	size_t	    i = 0;
+	int	    c, hi, lo;
+
+	for (; *want != '\0'; want++) {
+		if (i < n && p[i] == '%' && i + 2 < n &&
+		    (hi = log_hex(p[i + 1])) >= 0 &&
+		    (lo = log_hex(p[i + 2])) >= 0) {
+			c = hi << 4 | lo;
+			i += 3;
+		} else if (i < n)
+			c = (unsigned char)p[i++];
+		else
+			return 0;
+		if ((c | 0x20) != *want)
+			return 0;
+	}
+	return i == n;
+}
+
+/* Where the first query pair named token (log_name_is_token) in
+ * s[0..len) has its value, or NULL. */
+static const char *
+log_token_pair(const char *s, size_t len)
+{
+	const char *e = s + len, *p, *name;
+
+	for (p = s; p < e; p++) {
+		if (*p != '?' && *p != '&')
+			continue;
+		for (name = ++p;
+		     p < e && *p != '=' && *p != '&' && *p != '#' && *p != '?';
+		     p++)
+			;
+		if (p < e && *p == '=' &&
+		    log_name_is_token(name, (size_t)(p - name)))
+			return p + 1;
+		p--;
+	}
+	return NULL;
+}
+
+/* Where the next token value in s[0..len) starts (a pair named token,
+ * however encoded, or noVNC's path parameter "token%3D", whose value
+ * also ends at "%26"), *vlen set; NULL if none. */
 static const char *
 log_token_value(const char *s, size_t len, size_t *vlen)
 {
-	static const char *const keys[] = { "token=", "token%3d" };
-	const char		*best = NULL, *v, *e;
-	size_t			 i, k, klen;
-	int			 encoded = 0;
+	const char *best, *v, *e = s + len;
+	size_t	    i;
+	int	    encoded = 0;
 
-	for (k = 0; k < 2; k++) {
-		klen = strlen(keys[k]);
-		for (i = 0; i + klen <= len; i++)
-			if (strncasecmp(s + i, keys[k], klen) == 0)
-				break;
-		if (i + klen <= len && (best == NULL || s + i + klen < best)) {
-			best = s + i + klen;
-			encoded = k == 1;
-		}
+	best = log_token_pair(s, len);
+	for (i = 0; i + 8 <= len; i++)
+		if (strncasecmp(s + i, "token%3d", 8) == 0)
+			break;
+	if (i + 8 <= len && (best == NULL || s + i + 8 < best)) {
+		best = s + i + 8;
+		encoded = 1;
 	}
 	if (best == NULL)
 		return NULL;
-	for (v = best, e = s + len; v < e && *v != '&' && *v != '#' &&
+	for (v = best; v < e && *v != '&' && *v != '#' &&
 	     !(encoded && e - v >= 3 && strncasecmp(v, "%26", 3) == 0);
 	     v++)
 		;

@@ -51,6 +51,8 @@ static void session_upgrade_connect(struct session *,
     const struct target_spec *);
 static int  session_upgrade_describe(struct session *,
      const struct http_request *);
+static void session_upgrade_hide_token(struct session *,
+    const struct target_spec *);
 
 /*
  * An upgrade request's head (head_len bytes, still in the input): refuse
@@ -217,6 +219,28 @@ session_upgrade_deadline(struct session *s)
 	    "no answer before the handshake deadline");
 }
 
+/* A Unix socket named like the token (UnixDomainSocketDirectory): its
+ * name is the token, a secret; the log shows its fingerprint instead. */
+static void
+session_upgrade_hide_token(struct session *s, const struct target_spec *spec)
+{
+	const char *base;
+	char	    fp[9];
+
+	if (s->token_fp[0] == '\0' || spec->unix_path == NULL ||
+	    (base = strrchr(spec->unix_path, '/')) == NULL)
+		return;
+	base++;
+	if (strcmp(token_fingerprint(base, strlen(base), fp), s->token_fp) !=
+	    0)
+		return;
+	snprintf(s->target_name, sizeof(s->target_name), "unix:%.*s<token %s>",
+	    (int)(base - spec->unix_path) > 100 ?
+		100 :
+		(int)(base - spec->unix_path),
+	    spec->unix_path, s->token_fp);
+}
+
 /* Connect spec: the client is held (reading on, up to the high mark)
  * until the target answers. */
 static void
@@ -224,8 +248,9 @@ session_upgrade_connect(struct session *s, const struct target_spec *spec)
 {
 	struct target_connect *tc;
 
-	session_info(s, "%s, target %s%s%s", s->upgrade_log,
-	    target_describe(spec, s->target_name, sizeof(s->target_name)),
+	target_describe(spec, s->target_name, sizeof(s->target_name));
+	session_upgrade_hide_token(s, spec);
+	session_info(s, "%s, target %s%s%s", s->upgrade_log, s->target_name,
 	    s->token_fp[0] != '\0' ? ", token " : "", s->token_fp);
 	free(s->upgrade_log);
 	s->upgrade_log = NULL;

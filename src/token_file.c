@@ -519,7 +519,9 @@ token_file_abspath(const char *source, char *err, size_t errlen)
 static int
 token_file_absent(int e)
 {
-	return e == ENOENT || e == ENOTDIR || e == ELOOP || e == ENAMETOOLONG;
+	/* ENXIO: a socket (or a FIFO with no writer): not a file. */
+	return e == ENOENT || e == ENOTDIR || e == ELOOP ||
+	    e == ENAMETOOLONG || e == ENXIO;
 }
 
 /* TokenFileName: dir/token holds the target. */

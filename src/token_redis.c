@@ -4,11 +4,14 @@
  *
  * Each worker has one hiredis async connection on its loop (hiredis'
  * libevent adapter), made at worker_create and reused: AUTH and SELECT
- * are pipelined ahead of the GETs, one GET per lookup.  hiredis can
- * neither cancel a sent command nor time it out, so a lookup is a record
- * hiredis hands back with its reply (or NULL when the connection is
- * freed), cancel() only forgets done(), and each lookup has a timer: a
- * timeout drops the connection (a stopped Redis holds every command).  A
+ * are pipelined ahead of the lookups, one GETRANGE per lookup (a value
+ * is read only up to WSB_TOKEN_REDIS_MAX_VALUE + 1 bytes, however large
+ * it is).  hiredis can neither cancel a sent command nor time it out, so
+ * a lookup is a record hiredis hands back with its reply (or NULL when
+ * the connection is freed), cancel() only forgets done(), and each
+ * lookup's timer runs even once cancelled: a timeout drops the
+ * connection (a stopped Redis holds every command).  Commands awaiting a
+ * reply are bounded per worker (WSB_MAX_TOKEN_LOOKUPS).  A
  * refused, lost or dropped connection is remade after a back-off;
  * meanwhile lookups answer 503 at once.  hiredis resolves names with a
  * blocking getaddrinfo(), so create() resolves the host once, at
@@ -52,10 +55,11 @@ struct token_redis_worker {
 	int			  healthy; /* a reply came on ac */
 	int			  down;	   /* an outage was logged */
 	int			  destroying;
-	const char		 *why; /* why pending lookups fail */
+	int			  pending; /* commands awaiting a reply */
+	const char		 *why;	   /* why pending lookups fail */
 };
 
-/* A lookup in flight: hiredis' privdata for one GET.  Freed when its
+/* A lookup in flight: hiredis' privdata for one GETRANGE.  Freed when its
  * reply (or NULL) comes back; done is NULL once cancelled or answered. */
 struct token_lookup {
 	struct token_redis_worker *w;
@@ -347,7 +351,7 @@ token_redis_setup_cb(redisAsyncContext *ac, void *reply, void *privdata)
 				      "redis: SELECT failed");
 }
 
-/* GET the token's key; the reply, a timeout or a drop answers. */
+/* GETRANGE the token's key; the reply, a timeout or a drop answers. */
 static struct token_lookup *
 token_redis_lookup(void *wstate, const char *token, size_t len,
     token_done_fn done, void *arg)
@@ -364,16 +368,27 @@ token_redis_lookup(void *wstate, const char *token, size_t len,
 		done(TOKEN_UNAVAILABLE, NULL, "redis: not connected", arg);
 		return NULL;
 	}
+	/* Cancelled lookups still wait for their reply: bound them too. */
+	if (w->pending >= WSB_MAX_TOKEN_LOOKUPS) {
+		done(TOKEN_UNAVAILABLE, NULL,
+		    "redis: too many commands pending", arg);
+		return NULL;
+	}
 	if ((l = calloc(1, sizeof(*l))) != NULL &&
 	    (l->timer = evtimer_new(w->base, token_redis_timeout_cb, l)) !=
 		NULL) {
 		l->w = w;
 		l->done = done;
 		l->arg = arg;
+		/* GETRANGE, not GET: a value is read only up to one byte
+		 * past the longest accepted, whatever its size in Redis (a
+		 * missing key reads as ""). */
 		r = ns != NULL ? redisAsyncCommand(w->ac, token_redis_reply_cb,
-				     l, "GET %s:%b", ns, token, len) :
+				     l, "GETRANGE %s:%b 0 %d", ns, token, len,
+				     WSB_TOKEN_REDIS_MAX_VALUE) :
 				 redisAsyncCommand(w->ac, token_redis_reply_cb,
-				     l, "GET %b", token, len);
+				     l, "GETRANGE %b 0 %d", token, len,
+				     WSB_TOKEN_REDIS_MAX_VALUE);
 	}
 	if (r != REDIS_OK) {
 		if (l != NULL && l->timer != NULL)
@@ -382,11 +397,12 @@ token_redis_lookup(void *wstate, const char *token, size_t len,
 		done(TOKEN_UNAVAILABLE, NULL, "redis: not connected", arg);
 		return NULL;
 	}
+	w->pending++;
 	evtimer_add(l->timer, &tv);
 	return l;
 }
 
-/* A GET's reply, or NULL when its connection went: free the record,
+/* A GETRANGE reply, or NULL when its connection went: free the record,
  * answer unless cancelled. */
 static void
 token_redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
@@ -400,6 +416,7 @@ token_redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 	(void)ac;
 	event_free(l->timer);
 	free(l);
+	w->pending--;
 	if (r != NULL && r->type != REDIS_REPLY_ERROR && !w->healthy) {
 		w->healthy = 1; /* answers come: reset the back-off */
 		w->backoff = WSB_TOKEN_REDIS_RETRY_MIN_MSEC;
@@ -417,7 +434,7 @@ token_redis_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 		token_redis_answer(done, arg, r);
 }
 
-/* What a GET reply means for the session. */
+/* What a GETRANGE reply means for the session. */
 static void
 token_redis_answer(token_done_fn done, void *arg, const redisReply *r)
 {
@@ -428,6 +445,10 @@ token_redis_answer(token_done_fn done, void *arg, const redisReply *r)
 		done(TOKEN_NOT_FOUND, NULL, "not in redis", arg);
 		break;
 	case REDIS_REPLY_STRING:
+		if (r->len == 0) { /* GETRANGE of a missing key */
+			done(TOKEN_NOT_FOUND, NULL, "not in redis", arg);
+			break;
+		}
 		if (token_redis_value_parse(r->str, (size_t)r->len, target,
 			sizeof(target)) < 0)
 			done(TOKEN_NOT_FOUND, NULL, "malformed value", arg);
@@ -467,12 +488,13 @@ token_redis_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		done(TOKEN_UNAVAILABLE, NULL, "redis: timed out", darg);
 }
 
-/* Forget the session: the record waits for its reply to be freed. */
+/* Forget the session: the record waits for its reply to be freed, and
+ * its timer still runs, so a Redis that stopped answering is dropped
+ * even when every client waiting on it has left. */
 static void
 token_redis_cancel(struct token_lookup *l)
 {
 	l->done = NULL;
-	evtimer_del(l->timer);
 }
 
 const struct token_plugin_ops token_redis_ops = {

@@ -237,6 +237,11 @@ static const struct escape_case escape_cases[] = {
 	{ "/plain\x01", "/plain\\x01" },
 	{ "/?token=", "/?token=***" },
 	{ "/?token=s3cr3t%26tail", "/?token=***" },
+	{ "/?tok%65n=secret", "/?tok%65n=***" },
+	{ "/?%74%6F%4b%45%6e=secret&x=1", "/?%74%6F%4b%45%6e=***&x=1" },
+	{ "/?a=1&TOKEN=secret", "/?a=1&TOKEN=***" },
+	{ "/?xtoken=public&tokens=public", "/?xtoken=public&tokens=public" },
+	{ "/path/token=not-a-pair", "/path/token=not-a-pair" },
 };
 
 Test(log_escape_path, hides_token_values)
