@@ -1,10 +1,10 @@
 /*
  * Token files (token_file.c), as websockify's token_plugins.py reads
  * them, for the plugins TokenFile, ReadOnlyTokenFile, TokenFileName and
- * UnixDomainSocketDirectory (their ops are in token_file_name.c).  What is
- * declared here is pure (no I/O) unless it says otherwise: the line
- * parser, the in-memory token table and the token-as-file-name check,
- * which the unit tests and tests/fuzz/fuzz_token_file.c call directly.
+ * UnixDomainSocketDirectory (their ops are in token_file_name.c and
+ * token_file_watch.c).  What is declared here is pure (no I/O) unless it
+ * says otherwise: the line parser, the in-memory token table and the
+ * token-as-file-name check, which the unit tests and tests/fuzz/fuzz_token_file.c call directly.
  */
 #ifndef WSB_TOKEN_FILE_H
 #define WSB_TOKEN_FILE_H

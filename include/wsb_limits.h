@@ -132,6 +132,12 @@
  * a program that keeps the file open and rewrites it still gets its
  * edits taken in, a second after its last write. */
 #define WSB_TOKEN_FILE_WRITE_GRACE_MSEC 1000
+/* TokenFile (token_file_watch.c): a source whose mtime or ctime is less
+ * than this old (msec) is not read yet (it may be between a truncation
+ * and its write): a reload waits for the quiet, or the last table
+ * answers while the file keeps changing.  Far above a file time's
+ * granularity (a jiffy), far below a person's notice. */
+#define WSB_TOKEN_FILE_QUIET_MSEC 50
 
 /* JWTTokenApi (token_jwt.c): a key file larger than WSB_JWT_MAX_KEY_FILE
  * bytes is refused (a 16384-bit RSA private key in PEM is about 12 KiB; a

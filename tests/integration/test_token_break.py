@@ -19,6 +19,7 @@ reason holds the repro, so the fix flips it."""
 import gzip
 import json
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -679,22 +680,9 @@ def sessions_during_rewrites(b, path, versions, how, clients=50, each=10):
 @pytest.mark.parametrize("how,source", [
     ("rename", "file"),
     ("rename", "directory"),
-    pytest.param("in-place", "file", marks=pytest.mark.xfail(
-        strict=True, reason=(
-            "A TokenFile rewritten in place in a loop (open O_TRUNC, write, "
-            "close: what `>` and Python's open('w') do) makes most "
-            "lookups 403: reloads read the file between its truncation "
-            "and its write and install an EMPTY table ('edited: 0 "
-            "tokens', 29 of 33 reloads), since the truncation's IN_MODIFY "
-            "is queued after ext4 has truncated (not a microsecond "
-            "window: 92% of 1000 sessions 403 with a 2000-line file, 32% "
-            "with a writer sleeping 1 ms between rewrites).  Repro: "
-            "TokenFile on a 10-line file, a thread rewriting it in place "
-            "in a loop, 50 clients x 20 upgrades with its token.  "
-            "src/token_file_name.c token_file_update()/token_file_moved(): "
-            "a load that read an empty or shorter file just after an "
-            "edit is kept"))),
-], ids=["rename-file", "rename-dir", "in-place-file"])
+    ("in-place", "file"),
+    ("in-place", "directory"),
+], ids=["rename-file", "rename-dir", "in-place-file", "in-place-dir"])
 def test_token_file_rewritten_in_a_loop(start_bridge, tmp_path, echo_backend,
                                         how, source):
     """50 clients x 10 sessions while the token's line is rewritten in a
@@ -770,20 +758,11 @@ def test_token_file_replaced_at_run_time(start_bridge, tmp_path,
     assert "line 1: syntax error" in log
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "A TokenFile source file replaced by a directory: the reload after "
-    "the mkdir installs the directory's (empty) table, and the files "
-    "then written into the new directory are never noticed (the watch "
-    "stays on the parent, for the old file name), so every token is 403 "
-    "until SIGHUP; websockify reads the directory at each lookup.  "
-    "Repro: --token-plugin TokenFile --token-source D/tokens; rm "
-    "D/tokens; mkdir D/tokens; echo 'g: H:P' > D/tokens/x; GET "
-    "/?token=g -> 403 (101 after kill -HUP).  src/token_file_name.c "
-    "token_file_watch_start() decides file vs directory once"))
 def test_token_file_replaced_by_a_directory(start_bridge, tmp_path,
                                             echo_backend):
     """The token file becomes a directory, then a file of tokens appears
-    in it: its tokens route, as a directory source's new file would."""
+    in it: its tokens route, as a directory source's new file would.
+    Then the directory becomes a file again: its tokens route."""
     t = "127.0.0.1:%d" % echo_backend[1]
     d = tmp_path / "src"
     d.mkdir()
@@ -796,6 +775,14 @@ def test_token_file_replaced_by_a_directory(start_bridge, tmp_path,
     status(b, "a")
     (src / "x").write_text("g: %s\n" % t)
     assert wait_for(lambda: status(b, "g") == 101, 1, 0.1), b.log()[-1500:]
+    assert status(b, "a") == 403
+    shutil.rmtree(src)
+    src.write_text("h: %s\n" % t)
+    assert wait_for(lambda: status(b, "h") == 101, 1, 0.1), b.log()[-1500:]
+    assert status(b, "g") == 403
+    # Written again in place: the file, not the directory, is watched.
+    src.write_text("i: %s\n" % t)
+    assert status(b, "i") == 101
 
 
 def test_token_file_100k_lines(start_bridge, tmp_path, echo_backend):

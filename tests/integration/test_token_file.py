@@ -156,7 +156,7 @@ def test_deleted_file_keeps_last_table(start_bridge, named, tmp_path):
     assert route(b, "keep-me") == (101, "A")
     os.unlink(src)
     assert route(b, "keep-me") == (101, "A")
-    assert wait_for(lambda: "keeping the last 1 tokens" in b.log())
+    assert wait_for(lambda: "keeping the last 1 token\n" in b.log())
     assert route(b, "keep-me") == (101, "A")
     write_atomic(src, lines(**{"keep-me": named["B"]}))
     assert route(b, "keep-me") == (101, "B")
@@ -220,12 +220,12 @@ def test_read_only_waits_for_sighup(start_bridge, named, tmp_path):
     write_in_place(src, lines(**{"ro-tok": named["B"]}))
     assert route(b, "ro-tok") == (101, "A")
     b.proc.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: "reloaded: 1 tokens" in b.log())
+    assert wait_for(lambda: "reloaded: 1 token\n" in b.log())
     assert route(b, "ro-tok") == (101, "B")
     # A SIGHUP that cannot read the file keeps the table.
     os.unlink(src)
     b.proc.send_signal(signal.SIGHUP)
-    assert wait_for(lambda: "keeping the last 1 tokens" in b.log())
+    assert wait_for(lambda: "keeping the last 1 token\n" in b.log())
     assert route(b, "ro-tok") == (101, "B")
     assert_no_secrets(b, "ro-tok")
 
