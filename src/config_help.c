@@ -21,8 +21,8 @@ config_usage(void)
 	       "target_addr:target_port\n"
 	       "       wsbridge [options] --unix-target FILE "
 	       "[source_addr:]source_port\n"
-	       "       wsbridge [options] --token-plugin NAME --token-source "
-	       "ARG [source_addr:]source_port\n";
+	       "       wsbridge [options] --token-plugin NAME "
+	       "[source_addr:]source_port\n";
 }
 
 /* One option's lines of --help: names and value, then the description
