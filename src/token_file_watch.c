@@ -194,8 +194,9 @@ token_file_drain(struct token_file_state *st)
 /* One event (evlock held): 1 if it concerns the source: in the parent,
  * the source's name; in a directory source, any name not hidden
  * (token_file_load_dir() skips those).  Another name that comes or goes
- * in the parent sets other (it may be a symlink the source goes
- * through); writes to other files count for nothing. */
+ * in the parent, or a hidden one in a directory source, sets other (it
+ * may be a symlink the source goes through); writes to other files count
+ * for nothing. */
 static int
 token_file_event(struct token_file_state *st, const struct inotify_event *ev)
 {
@@ -213,8 +214,16 @@ token_file_event(struct token_file_state *st, const struct inotify_event *ev)
 		return 0;
 	name = ev->name;
 	if (ev->wd == st->dwd) {
-		if (name[0] == '.')
+		/* A hidden name that comes or goes may be what the files
+		 * link through (Kubernetes swaps "..data"); its writes
+		 * (an editor's .swp) count for nothing. */
+		if (name[0] == '.') {
+			st->other |= (ev->mask &
+					 (IN_CREATE | IN_DELETE |
+					     IN_MOVED_FROM | IN_MOVED_TO)) !=
+			    0;
 			return 0;
+		}
 	} else if (strcmp(name, st->base) != 0) {
 		st->other |= (ev->mask &
 				 (IN_CREATE | IN_DELETE | IN_MOVED_FROM |

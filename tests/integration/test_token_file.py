@@ -163,6 +163,24 @@ def test_deleted_file_keeps_last_table(start_bridge, named, tmp_path):
     assert_no_secrets(b, "keep-me")
 
 
+def test_directory_swapped_as_kubernetes_does(start_bridge, named,
+                                               tmp_path):
+    """A ConfigMap volume: d/tokens -> ..data/tokens, and an update swaps
+    the ..data symlink by rename.  The next session sees the new file."""
+    d = tmp_path / "cm"
+    d.mkdir()
+    for ver, who in (("..v1", "A"), ("..v2", "B")):
+        (d / ver).mkdir()
+        (d / ver / "tokens").write_text(lines(**{"kube": named[who]}))
+    os.symlink("..v1", str(d / "..data"))
+    os.symlink("..data/tokens", str(d / "tokens"))
+    b = token_bridge(start_bridge, "TokenFile", d)
+    assert route(b, "kube") == (101, "A")
+    os.symlink("..v2", str(d / "..data_tmp"))
+    os.rename(str(d / "..data_tmp"), str(d / "..data"))
+    assert route(b, "kube") == (101, "B")
+
+
 def test_directory_source(start_bridge, named, tmp_path):
     d = tmp_path / "tokens.d"
     d.mkdir()
