@@ -191,6 +191,22 @@ token_jwt_jws_alg(const struct token_jwt_key *key, json_t *h, size_t siglen64,
 	return a;
 }
 
+/* A verified or decrypted payload (len bytes) as a malloc'd
+ * NUL-terminated copy in *out, *outlen set.  0, or -1 with *why. */
+static int
+token_jwt_copy_out(const uint8_t *pl, size_t len, char **out, size_t *outlen,
+    const char **why)
+{
+	if ((*out = malloc(len + 1)) == NULL) {
+		*why = "JWT: out of memory";
+		return -1;
+	}
+	memcpy(*out, pl, len);
+	(*out)[len] = '\0';
+	*outlen = len;
+	return 0;
+}
+
 /* Verify the compact JWS s (len bytes) with key (RFC 7515 5.2); its
  * payload (malloc'd, NUL-terminated) in *out.  Returns 0, or -1 with
  * *why. */
@@ -219,13 +235,7 @@ token_jwt_jws(const struct token_jwt_key *key, const char *s, size_t len,
 	if (!cjose_jws_verify(jws, key->jwk, NULL) ||
 	    !cjose_jws_get_plaintext(jws, &pl, &pllen, NULL))
 		goto done;
-	*why = "JWT: out of memory";
-	if ((*out = malloc(pllen + 1)) == NULL)
-		goto done;
-	memcpy(*out, pl, pllen);
-	(*out)[pllen] = '\0';
-	*outlen = pllen;
-	rc = 0;
+	rc = token_jwt_copy_out(pl, pllen, out, outlen, why);
 done:
 	cjose_jws_release(jws);
 	json_decref(h);
@@ -311,13 +321,7 @@ token_jwt_jwe(const struct token_jwt_key *key, const char *s, size_t len,
 	if ((jwe = cjose_jwe_import(s, len, NULL)) == NULL ||
 	    (pl = cjose_jwe_decrypt(jwe, key->jwk, &pllen, NULL)) == NULL)
 		goto done;
-	*why = "JWT: out of memory";
-	if ((*out = malloc(pllen + 1)) == NULL)
-		goto done;
-	memcpy(*out, pl, pllen);
-	(*out)[pllen] = '\0';
-	*outlen = pllen;
-	rc = 0;
+	rc = token_jwt_copy_out(pl, pllen, out, outlen, why);
 done:
 	if (pl != NULL) {
 		OPENSSL_cleanse(pl, pllen);
