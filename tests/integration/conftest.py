@@ -5,6 +5,7 @@ test's tmp dir and shown when a test fails."""
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,7 +17,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import wsutil  # noqa: E402
-from wsutil import free_port, stop_process, wait_accepting  # noqa: E402
+from wsutil import (free_port, spawn_logged, stop_process,  # noqa: E402
+                    wait_accepting, wait_for)
 
 SRCDIR = os.environ.get("SRCDIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -165,14 +167,15 @@ def bridge(start_bridge, echo_backend):
 
 @pytest.fixture
 def backend():
-    """backend(handler, rcvbuf=None) -> a ThreadedServer on 127.0.0.1 whose
-    handler(conn, server) runs per connection, closed at teardown; a
-    handler's exception fails the test."""
+    """backend(handler, rcvbuf=None, **kw) -> a ThreadedServer (on
+    127.0.0.1 unless kw gives its host or unix_path) whose handler(conn,
+    server) runs per connection, closed at teardown; a handler's exception
+    fails the test."""
     from backends import ThreadedServer
     servers = []
 
-    def make(handler, rcvbuf=None):
-        s = ThreadedServer(handler)
+    def make(handler, rcvbuf=None, **kw):
+        s = ThreadedServer(handler, **kw)
         if rcvbuf is not None:
             # Accepted sockets inherit it; no connection has arrived yet.
             s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -184,3 +187,94 @@ def backend():
         s.close()
     errors = [e for s in servers for e in s.errors]
     assert not errors, errors
+
+
+@pytest.fixture
+def named_backend(backend):
+    """named_backend(name, quiet=False, **kw) -> a backend (as backend
+    makes them) that says who it is, then echoes: wsutil.named_handler."""
+    def make(name, quiet=False, **kw):
+        return backend(wsutil.named_handler(name, quiet), **kw)
+    return make
+
+
+class RedisServer:
+    """A real redis-server on 127.0.0.1 (or ::1) and a free port, no
+    persistence; stop() and start() again keep the port; pause() is
+    SIGSTOP."""
+
+    def __init__(self, tmp_path, password=None, host="127.0.0.1"):
+        if shutil.which("redis-server") is None or \
+                shutil.which("redis-cli") is None:
+            pytest.skip("needs redis-server (apt-get install redis-server)")
+        self.dir = tmp_path
+        self.host = host
+        self.password = password
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.port = free_port(fam, host)
+        self.proc = None
+        self.paused = False
+        self.start()
+
+    def start(self):
+        argv = ["redis-server", "--port", str(self.port), "--bind",
+                self.host, "--save", "", "--appendonly", "no", "--dir",
+                str(self.dir)]
+        if self.password is not None:
+            argv += ["--requirepass", self.password]
+        self.proc = spawn_logged(argv, str(self.dir / "redis.log"))
+        ok = wait_for(lambda: self.cli("PING", check=False) == "PONG", 10)
+        assert ok, "redis-server did not answer PING"
+
+    def cli(self, *args, db=0, check=True):
+        argv = ["redis-cli", "-h", self.host, "-p", str(self.port), "-n",
+                str(db)]
+        if self.password is not None:
+            argv += ["-a", self.password, "--no-auth-warning"]
+        r = subprocess.run(argv + list(args), capture_output=True,
+                           text=True, timeout=10, stdin=subprocess.DEVNULL)
+        out = r.stdout.strip()
+        if check:
+            assert r.returncode == 0 and not out.startswith("ERR"), \
+                (args, r.stdout, r.stderr)
+        return out
+
+    def pause(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        if self.paused:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.paused = False
+
+    def stop(self):
+        self.resume()
+        stop_process(self.proc)
+
+    def source(self, port=None, db="", password=None, ns=None):
+        """--token-source for this server."""
+        h = "[%s]" % self.host if ":" in self.host else self.host
+        parts = [h, str(port or self.port), str(db),
+                 password if password is not None else
+                 (self.password or ""), ns or ""]
+        while parts[-1] == "":
+            parts.pop()
+        return ":".join(parts)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    """make(**kw) -> a RedisServer (kw: password, host), stopped at the
+    end (resumed first if it was left SIGSTOPped)."""
+    servers = []
+
+    def make(**kw):
+        d = tmp_path / ("redis-%d" % len(servers))
+        d.mkdir()
+        r = RedisServer(d, **kw)
+        servers.append(r)
+        return r
+    yield make
+    for r in servers:
+        r.stop()

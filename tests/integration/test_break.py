@@ -25,8 +25,8 @@ from test_abuse import (Client, close_code_of, close_line, fd_count, reset,
                         tcp_connect, wait_for, ws_client)
 from test_tls import certs, client_ctx, tls_opts  # noqa: F401
 from wsutil import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
-                    ConnectionGone, close_payload, encode_frame,
-                    handshake_request)
+                    ConnectionGone, close_payload, echo_until_eof,
+                    encode_frame, handshake_request)
 
 KiB, MiB = 1024, 1024 * 1024
 
@@ -315,11 +315,8 @@ class Scripted:
             if what == "flood":
                 conn.sendall(self.flood)
             if what == "echo":
-                while True:
-                    d = conn.recv(65536)
-                    if not d:
-                        return
-                    conn.sendall(d)
+                echo_until_eof(conn)
+                return
         except OSError:
             return
         deadline = time.monotonic() + 30

@@ -11,7 +11,6 @@ import time
 import pytest
 import websockets
 
-from backends import ThreadedServer
 from wsutil import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,
                     ConnectionGone, close_payload, encode_frame, free_port)
 
@@ -41,22 +40,6 @@ class Sink:
             self.how = "reset"
         finally:
             self.done.set()
-
-
-@pytest.fixture
-def backend():
-    servers = []
-
-    def make(handler, **kw):
-        s = ThreadedServer(handler, **kw)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.close()
-    errors = [e for s in servers for e in s.errors]
-    assert not errors, errors
 
 
 def test_client_close_flushes_data_then_closes(start_bridge, backend):

@@ -26,9 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from backends import ThreadedServer
-from wsutil import (OP_BINARY, RawClient, free_port, handshake_request,
-                    have_ipv6, wait_for)
+from wsutil import (OP_BINARY, RawClient, echo_until_eof, free_port,
+                    handshake_request, have_ipv6, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN_CERTS = os.path.join(HERE, "gen_certs.sh")
@@ -253,48 +252,40 @@ def test_json_routes_port_number_or_string(start_bridge, echo_backend,
 
 
 def echo(conn, srv):
-    while True:
-        d = conn.recv(65536)
-        if not d:
-            return
-        conn.sendall(d)
+    """A ThreadedServer handler: echo until EOF; any error fails the test
+    (through the backend fixture)."""
+    echo_until_eof(conn)
+
+
+def assert_routes_to(start_bridge, service, plugin, token, body, srv):
+    """A plugin bridge whose service answers body for token: the session
+    gets its 101 and relays through srv, which accepted it."""
+    svc = service({token: (200, body)})
+    b = api_bridge(start_bridge, plugin, svc.url())
+    c, resp = upgrade(b, token)
+    with c:
+        assert resp.status == 101, resp
+        assert_relays(c)
+    assert srv.accepted.is_set()
 
 
 @pytest.mark.skipif(not have_ipv6(), reason="no IPv6 loopback")
-def test_json_ipv6_target(start_bridge, service):
+def test_json_ipv6_target(start_bridge, service, backend):
     """JSONTokenApi with an IPv6 host (no brackets, as JSON gives it):
     the bridge connects to [::1]:port."""
-    srv = ThreadedServer(echo, host="::1")
-    try:
-        svc = service({"v6-e0e0": (200, json.dumps(
-            {"host": "::1", "port": srv.port}).encode())})
-        b = api_bridge(start_bridge, "JSONTokenApi", svc.url())
-        c, resp = upgrade(b, "v6-e0e0")
-        with c:
-            assert resp.status == 101, resp
-            assert_relays(c)
-        assert srv.accepted.is_set()
-    finally:
-        srv.close()
-    assert not srv.errors, srv.errors
+    srv = backend(echo, host="::1")
+    assert_routes_to(start_bridge, service, "JSONTokenApi", "v6-e0e0",
+                     json.dumps({"host": "::1", "port": srv.port}).encode(),
+                     srv)
 
 
-def test_base_unix_socket_target(start_bridge, service, tmp_path):
+def test_base_unix_socket_target(start_bridge, service, backend, tmp_path):
     """BaseTokenAPI's "unix_socket:PATH", as websockify reads it from any
     plugin: the bridge connects to that Unix socket."""
     path = str(tmp_path / "desk.sock")
-    srv = ThreadedServer(echo, unix_path=path)
-    try:
-        svc = service({"uds-b1b1": (200, b"unix_socket:" + path.encode())})
-        b = api_bridge(start_bridge, "BaseTokenAPI", svc.url())
-        c, resp = upgrade(b, "uds-b1b1")
-        with c:
-            assert resp.status == 101, resp
-            assert_relays(c)
-        assert srv.accepted.is_set()
-    finally:
-        srv.close()
-    assert not srv.errors, srv.errors
+    srv = backend(echo, unix_path=path)
+    assert_routes_to(start_bridge, service, "BaseTokenAPI", "uds-b1b1",
+                     b"unix_socket:" + path.encode(), srv)
 
 
 def test_refusals_are_403(start_bridge, echo_backend, service):

@@ -30,9 +30,9 @@ import pytest
 
 from backends import ThreadedServer
 from test_abuse import fd_count, reset, settled_fds
-from test_token_redis import RedisServer
-from wsutil import (OP_BINARY, ConnectionGone, RawClient, encode_frame,
-                    free_port, handshake_request, rss_kib, wait_for)
+from wsutil import (OP_BINARY, ConnectionGone, RawClient, echo_until_eof,
+                    encode_frame, free_port, handshake_request, rss_kib,
+                    wait_for)
 
 SANITIZED = os.environ.get("WSB_SANITIZED") == "1"
 SLOW = 3 if SANITIZED else 1          # the ASan build's time factor
@@ -152,25 +152,8 @@ def resp_command(port, *args):
     return reply
 
 
-@pytest.fixture
-def redis(tmp_path):
-    """make(**kw) -> a RedisServer (test_token_redis.py), stopped at the
-    end (resumed first if it was left SIGSTOPped)."""
-    servers = []
-
-    def make(**kw):
-        d = tmp_path / ("redis-%d" % len(servers))
-        d.mkdir()
-        r = RedisServer(d, **kw)
-        servers.append(r)
-        return r
-    yield make
-    for r in servers:
-        r.stop()
-
-
 def redis_bridge(start_bridge, r, *opts, **kw):
-    """A TokenRedis bridge on RedisServer r."""
+    """A TokenRedis bridge on RedisServer r (conftest.py's redis)."""
     return token_bridge(start_bridge, "TokenRedis", r.source(), *opts, **kw)
 
 
@@ -706,6 +689,18 @@ def test_token_file_rewritten_in_a_loop(start_bridge, tmp_path, echo_backend,
     assert status(b, "tok") == 101
 
 
+def file_bridge(start_bridge, tmp_path, target):
+    """A TokenFile bridge on tmp_path/src/tokens, which holds token "a" for
+    target (checked to route): (bridge, the file's path)."""
+    d = tmp_path / "src"
+    d.mkdir()
+    src = d / "tokens"
+    src.write_text("a: %s\n" % target)
+    b = token_bridge(start_bridge, "TokenFile", src)
+    assert status(b, "a") == 101
+    return b, src
+
+
 def test_token_file_replaced_at_run_time(start_bridge, tmp_path,
                                          echo_backend):
     """The source file becomes a FIFO (a load must not hang), a symlink
@@ -714,12 +709,8 @@ def test_token_file_replaced_at_run_time(start_bridge, tmp_path,
     cannot be read keeps the last table, lines that can be read route,
     and the bridge never stalls."""
     t = "127.0.0.1:%d" % echo_backend[1]
-    d = tmp_path / "src"
-    d.mkdir()
-    src = d / "tokens"
-    src.write_text("a: %s\n" % t)
-    b = token_bridge(start_bridge, "TokenFile", src)
-    assert status(b, "a") == 101
+    b, src = file_bridge(start_bridge, tmp_path, t)
+    d = src.parent
 
     def replace(make, then):
         n = b.log().count("TokenFile")
@@ -764,12 +755,7 @@ def test_token_file_replaced_by_a_directory(start_bridge, tmp_path,
     in it: its tokens route, as a directory source's new file would.
     Then the directory becomes a file again: its tokens route."""
     t = "127.0.0.1:%d" % echo_backend[1]
-    d = tmp_path / "src"
-    d.mkdir()
-    src = d / "tokens"
-    src.write_text("a: %s\n" % t)
-    b = token_bridge(start_bridge, "TokenFile", src)
-    assert status(b, "a") == 101
+    b, src = file_bridge(start_bridge, tmp_path, t)
     os.unlink(src)
     src.mkdir()
     status(b, "a")
@@ -885,11 +871,7 @@ def test_unix_socket_directory_special_files(start_bridge, tmp_path):
     stale.close()
 
     def echo(conn, srv):
-        while True:
-            data = conn.recv(65536)
-            if not data:
-                return
-            conn.sendall(data)
+        echo_until_eof(conn)
     outside = ThreadedServer(echo, unix_path=str(tmp_path / "out.sock"))
     try:
         (d / "out").symlink_to(tmp_path / "out.sock")

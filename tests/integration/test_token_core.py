@@ -19,8 +19,8 @@ from conftest import wsbridge_argv0
 from test_tls import (Certs, GEN_CERTS, TLSEcho, TLSRaw, client_ctx,
                       tls_refused)
 from wsutil import (OP_BINARY, OP_CLOSE, ConnectionGone,
-                    close_payload, encode_frame, free_port, handshake_request,
-                    have_ipv6, wait_for)
+                    close_payload, echo_until_eof, encode_frame, free_port,
+                    handshake_request, have_ipv6, wait_for)
 
 KNOWN = "s3cr3t-known-7f1c"
 UNKNOWN = "s3cr3t-unknown-9a2e"
@@ -97,11 +97,7 @@ def echo(conn, srv):
     """A ThreadedServer handler: echo until EOF; a peer that leaves is no
     error."""
     try:
-        while True:
-            d = conn.recv(65536)
-            if not d:
-                return
-            conn.sendall(d)
+        echo_until_eof(conn)
     except OSError:
         return
 

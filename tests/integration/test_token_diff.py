@@ -18,15 +18,12 @@ parameter name, a blank value first, malformed escapes) both read alike.
 """
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
-from backends import ThreadedServer
-from wsutil import (OP_BINARY, OP_CLOSE, ConnectionGone, RawClient,
-                    client_key, free_port, have_ipv6, spawn_logged,
-                    stop_process, wait_accepting, wait_for)
+from wsutil import (client_key, free_port, have_ipv6, routed_to,
+                    spawn_logged, stop_process, wait_accepting)
 
 WEBSOCKIFY = "/usr/bin/websockify"
 PY = "/usr/bin/python3"
@@ -35,36 +32,20 @@ REFUSED = None
 
 # --- backends that say who they are ----------------------------------------
 
-def named_handler(name):
-    """A backend handler: its name first, then an echo.  A peer that
-    leaves (a refused session, the end of the test) is no error."""
-    def handle(conn, srv):
-        conn.settimeout(20)
-        try:
-            conn.sendall(b"I am %s\n" % name.encode())
-            while True:
-                d = conn.recv(65536)
-                if not d:
-                    return
-                conn.sendall(d)
-        except OSError:
-            return
-    return handle
-
-
 @pytest.fixture
-def named(tmp_path):
+def named(named_backend, tmp_path):
     """Backends A, B, C on 127.0.0.1, U on a Unix socket, and V6 on ::1
     (when there is IPv6): {name: ThreadedServer}, .target(name) gives the
-    token file's target for it."""
+    token file's target for it.  A peer that leaves (a refused session,
+    the end of the test) is no error."""
     servers = {}
     for n in "ABC":
-        servers[n] = ThreadedServer(named_handler(n))
+        servers[n] = named_backend(n, quiet=True)
     # Short: a Unix socket path has room for 107 bytes.
     upath = os.path.join(str(tmp_path), "u.sock")
-    servers["U"] = ThreadedServer(named_handler("U"), unix_path=upath)
+    servers["U"] = named_backend("U", quiet=True, unix_path=upath)
     if have_ipv6():
-        servers["V6"] = ThreadedServer(named_handler("V6"), host="::1")
+        servers["V6"] = named_backend("V6", quiet=True, host="::1")
 
     class Named(dict):
         def target(self, n):
@@ -73,11 +54,7 @@ def named(tmp_path):
             if n == "V6":
                 return "[::1]:%d" % self[n].port
             return "127.0.0.1:%d" % self[n].port
-    yield Named(servers)
-    for s in servers.values():
-        s.close()
-    errors = [e for s in servers.values() for e in s.errors]
-    assert not errors, errors
+    return Named(servers)
 
 
 # --- the bridges -----------------------------------------------------------
@@ -135,29 +112,7 @@ def outcome(addr, path="/", host="__default__"):
     h, port = addr
     if host == "__default__":
         host = "%s:%d" % (h, port)
-    with RawClient(h, port, timeout=8) as cl:
-        cl.send(upgrade_request(path, host))
-        try:
-            resp = cl.read_response()
-        except ConnectionGone:
-            return REFUSED
-        if resp.status != 101:
-            return REFUSED
-        got = b""
-        try:
-            while b"\n" not in got:
-                fin, rsv, op, payload = cl.recv_frame()
-                if op == OP_CLOSE:
-                    return REFUSED
-                got += payload
-        except ConnectionGone:
-            return REFUSED
-        assert got.startswith(b"I am "), got
-        name = got[5:got.index(b"\n")].decode()
-        cl.send_frame(OP_BINARY, b"echo " + name.encode())
-        assert cl.recv_data(5 + len(name), timeout=8) == \
-            b"echo " + name.encode(), "routed to %s but no echo" % name
-        return name
+    return routed_to(h, port, upgrade_request(path, host))
 
 
 def expected(want, kind):
@@ -387,37 +342,10 @@ def test_host_token(kind, named, run_bridge, tmp_path):
 
 # --- TokenRedis, websockify 0.10's source and value ------------------------
 
-class RedisServer:
-    """A real redis-server on a free port, no persistence."""
-
-    def __init__(self, tmp_path):
-        exe = shutil.which("redis-server")
-        if exe is None or shutil.which("redis-cli") is None:
-            pytest.skip("needs redis-server (apt-get install redis-server)")
-        self.port = free_port()
-        self.log = str(tmp_path / "redis.log")
-        self.proc = spawn_logged(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-            self.log)
-        ok = wait_for(lambda: self.cli("PING") == "PONG", 10)
-        assert ok, "redis-server did not answer PING"
-
-    def cli(self, *args):
-        r = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p",
-                            str(self.port), *args], capture_output=True,
-                           timeout=5, stdin=subprocess.DEVNULL)
-        return r.stdout.decode().strip()
-
-    def stop(self):
-        stop_process(self.proc)
-
-
 @pytest.fixture
-def redis(tmp_path):
-    r = RedisServer(tmp_path)
-    yield r
-    r.stop()
+def redis(redis):
+    """One RedisServer (conftest.py's redis) for the table."""
+    return redis()
 
 
 def have_websockify_redis():

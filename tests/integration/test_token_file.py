@@ -13,58 +13,28 @@ secrets: the bridge's log never holds one."""
 import hashlib
 import os
 import signal
-import socket
 import threading
 import time
 import urllib.parse
 
 import pytest
 
-from backends import ThreadedServer
 from wsutil import (OP_BINARY, RawClient, handshake_request, wait_for)
 
 NAME_LEN = len(b"I am A\n")
 
 
-def named_handler(name):
-    """A backend handler: its name first ("I am A\\n"), then an echo."""
-    def handle(conn, srv):
-        conn.settimeout(20)
-        conn.sendall(b"I am %s\n" % name.encode())
-        while True:
-            try:
-                d = conn.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                return
-            if not d:
-                return
-            conn.sendall(d)
-    return handle
-
-
 @pytest.fixture
-def named(backend):
+def named(named_backend):
     """Backends A and B on 127.0.0.1: {name: "127.0.0.1:PORT"}."""
-    return {n: "127.0.0.1:%d" % backend(named_handler(n)).port
-            for n in ("A", "B")}
+    return {n: "127.0.0.1:%d" % named_backend(n).port for n in ("A", "B")}
 
 
 @pytest.fixture
-def unix_backends():
+def unix_backends(named_backend):
     """make(path, name): a backend on the Unix socket path; all closed at
     the end."""
-    servers = []
-
-    def make(path, name):
-        s = ThreadedServer(named_handler(name), unix_path=str(path))
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.close()
-    errors = [e for s in servers for e in s.errors]
-    assert not errors, errors
+    return lambda path, name: named_backend(name, unix_path=str(path))
 
 
 def route(bridge, token, raw_query=None):

@@ -14,17 +14,14 @@ wsbridge answers 403 before it.
 
 import json
 import os
-import socket
 import subprocess
 import time
 
 import pytest
 
-from backends import ThreadedServer
 from conftest import wsbridge_argv0
-from wsutil import (OP_BINARY, OP_CLOSE, ConnectionGone, RawClient,
-                    client_key, free_port, spawn_logged, stop_process,
-                    wait_accepting)
+from wsutil import (RawClient, client_key, free_port, routed_to,
+                    spawn_logged, stop_process, wait_accepting)
 
 jwk = pytest.importorskip("jwcrypto.jwk")
 jwt = pytest.importorskip("jwcrypto.jwt")
@@ -89,31 +86,10 @@ def unsigned(claims):
                        base64url_encode(json.dumps(claims)))
 
 
-def named_handler(name):
-    """A backend handler: its name first, then an echo."""
-    def handle(conn, srv):
-        conn.settimeout(20)
-        conn.sendall(b"I am %s\n" % name.encode())
-        while True:
-            try:
-                d = conn.recv(65536)
-            except (ConnectionResetError, socket.timeout):
-                return
-            if not d:
-                return
-            conn.sendall(d)
-    return handle
-
-
 @pytest.fixture
-def named():
+def named(named_backend):
     """Backends A and B on 127.0.0.1: {name: ThreadedServer}."""
-    servers = {n: ThreadedServer(named_handler(n)) for n in "AB"}
-    yield servers
-    for s in servers.values():
-        s.close()
-    errors = [e for s in servers.values() for e in s.errors]
-    assert not errors, errors
+    return {n: named_backend(n) for n in "AB"}
 
 
 def upgrade(token):
@@ -128,26 +104,7 @@ def upgrade(token):
 def outcome(addr, token):
     """Where a session with token lands: the backend's name (after an echo
     through the bridge worked), or REFUSED.  A stall fails."""
-    with RawClient(addr[0], addr[1], timeout=8) as cl:
-        cl.send(upgrade(token))
-        try:
-            resp = cl.read_response()
-            if resp.status != 101:
-                return REFUSED
-            got = b""
-            while b"\n" not in got:
-                fin, rsv, op, payload = cl.recv_frame()
-                if op == OP_CLOSE:
-                    return REFUSED
-                got += payload
-        except ConnectionGone:
-            return REFUSED
-        assert got.startswith(b"I am "), got
-        name = got[5:got.index(b"\n")].decode()
-        cl.send_frame(OP_BINARY, b"echo " + name.encode())
-        assert cl.recv_data(5 + len(name), timeout=8) == \
-            b"echo " + name.encode(), "routed to %s but no echo" % name
-        return name
+    return routed_to(addr[0], addr[1], upgrade(token))
 
 
 def status(addr, token):

@@ -11,7 +11,6 @@ is back, without restarting the bridge.  The password and the tokens
 never reach the log; a malformed source exits 2 with one line."""
 
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -22,91 +21,11 @@ import pytest
 
 from conftest import wsbridge_argv0
 from wsutil import (OP_BINARY, OP_CLOSE, RawClient, close_payload, free_port,
-                    handshake_request, have_ipv6, spawn_logged, stop_process,
-                    wait_for)
+                    handshake_request, have_ipv6, wait_for)
 
 LOOKUP_TIMEOUT = 2.0  # WSB_TOKEN_LOOKUP_TIMEOUT_MSEC
 PASSWORD = "pw-s3cr3t-5b1d"
 TOKEN = "tok-s3cr3t-a1"
-
-
-class RedisServer:
-    """A real redis-server on 127.0.0.1 (or ::1) and a free port; stop()
-    and start() again keep the port; pause() is SIGSTOP."""
-
-    def __init__(self, tmp_path, password=None, host="127.0.0.1"):
-        if shutil.which("redis-server") is None or \
-                shutil.which("redis-cli") is None:
-            pytest.skip("needs redis-server (apt-get install redis-server)")
-        self.dir = tmp_path
-        self.host = host
-        self.password = password
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.port = free_port(fam, host)
-        self.proc = None
-        self.paused = False
-        self.start()
-
-    def start(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind",
-                self.host, "--save", "", "--appendonly", "no", "--dir",
-                str(self.dir)]
-        if self.password is not None:
-            argv += ["--requirepass", self.password]
-        self.proc = spawn_logged(argv, str(self.dir / "redis.log"))
-        ok = wait_for(lambda: self.cli("PING", check=False) == "PONG", 10)
-        assert ok, "redis-server did not answer PING"
-
-    def cli(self, *args, db=0, check=True):
-        argv = ["redis-cli", "-h", self.host, "-p", str(self.port), "-n",
-                str(db)]
-        if self.password is not None:
-            argv += ["-a", self.password, "--no-auth-warning"]
-        r = subprocess.run(argv + list(args), capture_output=True,
-                           text=True, timeout=10, stdin=subprocess.DEVNULL)
-        out = r.stdout.strip()
-        if check:
-            assert r.returncode == 0 and not out.startswith("ERR"), \
-                (args, r.stdout, r.stderr)
-        return out
-
-    def pause(self):
-        os.kill(self.proc.pid, signal.SIGSTOP)
-        self.paused = True
-
-    def resume(self):
-        if self.paused:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.paused = False
-
-    def stop(self):
-        self.resume()
-        stop_process(self.proc)
-
-    def source(self, port=None, db="", password=None, ns=None):
-        """--token-source for this server."""
-        h = "[%s]" % self.host if ":" in self.host else self.host
-        parts = [h, str(port or self.port), str(db),
-                 password if password is not None else
-                 (self.password or ""), ns or ""]
-        while parts[-1] == "":
-            parts.pop()
-        return ":".join(parts)
-
-
-@pytest.fixture
-def redis(tmp_path):
-    servers = []
-
-    def make(**kw):
-        d = tmp_path / ("redis-%d" % len(servers))
-        d.mkdir()
-        r = RedisServer(d, **kw)
-        servers.append(r)
-        return r
-    yield make
-    for r in servers:
-        r.stop()
 
 
 @pytest.fixture

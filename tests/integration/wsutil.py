@@ -428,3 +428,60 @@ def wait_for(pred, timeout=5.0, step=0.05):
         if v or time.monotonic() > deadline:
             return v
         time.sleep(step)
+
+
+# --- backends that say who they are (token routing) ------------------------
+
+def echo_until_eof(conn, peer_gone=()):
+    """Send back everything conn receives until its peer's EOF.  A read
+    that raises one of peer_gone (exception classes) ends it too; any other
+    error propagates to the caller."""
+    while True:
+        try:
+            d = conn.recv(65536)
+        except peer_gone:
+            return
+        if not d:
+            return
+        conn.sendall(d)
+
+
+def named_handler(name, quiet=False):
+    """A ThreadedServer handler: "I am NAME\\n" first, then an echo until
+    EOF; a read reset or timed out is no error.  quiet: no OSError is (for
+    a bridge such as websockify that may drop the connection anywhere)."""
+    def handle(conn, srv):
+        conn.settimeout(20)
+        try:
+            conn.sendall(b"I am %s\n" % name.encode())
+            echo_until_eof(conn, (ConnectionResetError, socket.timeout))
+        except OSError:
+            if not quiet:
+                raise
+    return handle
+
+
+def routed_to(host, port, request, timeout=8):
+    """Where a session opened with request (the raw upgrade) lands on a
+    bridge in front of named_handler backends: the backend's name, after
+    an echo through the bridge worked, or None (refused: no 101, a Close,
+    or the connection dropped before the name).  A stall fails."""
+    with RawClient(host, port, timeout=timeout) as cl:
+        cl.send(request)
+        try:
+            if cl.read_response().status != 101:
+                return None
+            got = b""
+            while b"\n" not in got:
+                fin, rsv, op, payload = cl.recv_frame()
+                if op == OP_CLOSE:
+                    return None
+                got += payload
+        except ConnectionGone:
+            return None
+        assert got.startswith(b"I am "), got
+        name = got[5:got.index(b"\n")].decode()
+        cl.send_frame(OP_BINARY, b"echo " + name.encode())
+        assert cl.recv_data(5 + len(name), timeout=timeout) == \
+            b"echo " + name.encode(), "routed to %s but no echo" % name
+        return name
