@@ -20,6 +20,7 @@ struct config {
 				 * no bytes for N s while owed some */
 	int   prefer_ipv6;  /* -6 */
 	int   workers;	    /* --workers N */
+	int   reuse_port;   /* --reuse-port: share a port already held */
 
 	/* TLS (websockify's option names). */
 	char *cert;		   /* --cert, default self.pem if present */

@@ -172,6 +172,9 @@ const struct config_opt config_opts[] = {
 	{ CONFIG_ROW("workers", CONFIG_INT, workers), .min = 1,
 	  .max = WSB_MAX_WORKERS, .arg = "N",
 	  .help = "worker threads (default: number of CPUs)" },
+	{ CONFIG_ROW("reuse-port", CONFIG_FLAG, reuse_port),
+	  .help = "listen even if another process holds the port\n"
+	  "(SO_REUSEPORT: the kernel splits new connections)" },
 
 	{ CONFIG_ROW("cert", CONFIG_PATH, cert), .arg = "FILE",
 	  .implies = CONFIG_FIELD(cert_given),

@@ -109,8 +109,30 @@ worker_base_new(void)
 	return base;
 }
 
+/*
+ * Whether another socket already listens on sa (len bytes): a bind
+ * without SO_REUSEPORT then fails with EADDRINUSE, whereas our own
+ * listeners (SO_REUSEPORT) would join it silently.  Returns 1 if held,
+ * 0 if free or if the probe itself cannot tell.
+ */
+static int
+worker_port_held(const struct sockaddr *sa, socklen_t len)
+{
+	int fd, one = 1, held;
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	held = bind(fd, sa, len) == -1 && errno == EADDRINUSE;
+	close(fd);
+	return held;
+}
+
 /* Open the worker's listeners (SO_REUSEPORT), one per listen address.
- * 0, or -1 with err set. */
+ * The first worker refuses an address another process holds, unless
+ * --reuse-port.  0, or -1 with err set. */
 static int
 worker_listen(struct worker *w, char *err, size_t errlen)
 {
@@ -120,6 +142,18 @@ worker_listen(struct worker *w, char *err, size_t errlen)
 	char		       addr[64];
 
 	for (i = 0; i < w->server->nlisten; i++) {
+		if (w->id == 0 && !w->server->cfg->reuse_port &&
+		    worker_port_held(
+			(struct sockaddr *)&w->server->listen_addrs[i],
+			w->server->listen_addr_lens[i])) {
+			http_format_sockaddr(addr, sizeof(addr),
+			    (struct sockaddr *)&w->server->listen_addrs[i]);
+			snprintf(err, errlen,
+			    "cannot listen on %s: %s (another process holds "
+			    "it; --reuse-port shares it)",
+			    addr, strerror(EADDRINUSE));
+			return -1;
+		}
 		flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
 		if (w->server->listen_addrs[i].ss_family == AF_INET6)

@@ -101,6 +101,42 @@ def test_bare_source_port(start_bridge, echo_backend):
     echo(b.url)
 
 
+def test_port_in_use_is_refused(start_bridge, echo_backend):
+    """One instance per port, as websockify and nginx: a second wsbridge
+    on a port in use exits 1 saying so; the first goes on serving."""
+    first = start_bridge(echo_backend[1])
+    second = start_bridge(echo_backend[1], port=first.port, wait=False,
+                          expect_exit=True)
+    assert second.wait_exit(10) == 1, second.log()
+    assert "Address already in use" in second.log(), second.log()
+    assert "--reuse-port" in second.log(), second.log()
+    echo(first.url)
+    assert first.proc.poll() is None
+
+
+def test_port_in_use_bare_port_is_refused(start_bridge, echo_backend):
+    """The same for a bare port (every IPv4 and IPv6 address)."""
+    port = free_port()
+    first = start_bridge(echo_backend[1], port=port, listen_spec=str(port))
+    second = start_bridge(echo_backend[1], port=port, listen_spec=str(port),
+                          wait=False, expect_exit=True)
+    assert second.wait_exit(10) == 1, second.log()
+    assert "Address already in use" in second.log(), second.log()
+    echo(first.url)
+
+
+def test_reuse_port_joins_a_held_port(start_bridge, echo_backend):
+    """--reuse-port: a new instance joins the port (a handover); both
+    serve, and the first can go away without the port going down."""
+    first = start_bridge(echo_backend[1], expect_exit=True)
+    second = start_bridge(echo_backend[1], "--reuse-port", port=first.port)
+    echo(second.url)
+    first.proc.terminate()
+    assert first.wait_exit(10) == 0
+    for _ in range(5):
+        echo(second.url)
+
+
 # --- lifecycle ---------------------------------------------------------------
 
 def test_run_once_exits_after_first_session(start_bridge, echo_backend):
