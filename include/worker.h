@@ -29,12 +29,15 @@ struct token_worker;
 typedef void (*worker_accept_fn)(struct worker *w, int fd,
     const struct sockaddr *sa, socklen_t salen);
 typedef void (*worker_close_all_fn)(struct worker *w);
+/* Tell every session of w the bridge is going away (graceful stop). */
+typedef void (*worker_going_away_fn)(struct worker *w);
 
 /* Shared by every thread: immutable config and atomic counters. */
 struct server {
 	const struct config    *cfg;
 	worker_accept_fn	accept;
 	worker_close_all_fn	close_all;
+	worker_going_away_fn	going_away;
 	struct token_router    *tokens; /* NULL: one fixed target */
 	atomic_int		active_sessions;
 	atomic_ullong		next_session_id;
@@ -48,6 +51,7 @@ struct server {
 /* Commands from the main thread, set in cmd then signalled on notify. */
 #define WORKER_CMD_STOP_ACCEPT 0x1
 #define WORKER_CMD_STOP 0x2
+#define WORKER_CMD_GOING_AWAY 0x4 /* Close 1001 to every session */
 
 struct worker {
 	int		       id;

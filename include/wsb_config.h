@@ -9,18 +9,20 @@ struct config {
 	char *listen_port;
 	char *target_host; /* NULL with --unix-target */
 	char *target_port;
-	char *unix_target;  /* --unix-target FILE */
-	int   verbose;	    /* -v */
-	int   traffic;	    /* --traffic: a character per frame */
-	int   run_once;	    /* --run-once */
-	int   timeout;	    /* --timeout N: stop accepting after N s */
-	int   idle_timeout; /* --idle-timeout N: exit after N s idle */
-	int   heartbeat;    /* --heartbeat N: ping every N s */
-	int   send_timeout; /* --send-timeout N: drop a side that takes
+	char *unix_target;	/* --unix-target FILE */
+	int   verbose;		/* -v */
+	int   traffic;		/* --traffic: a character per frame */
+	int   run_once;		/* --run-once */
+	int   timeout;		/* --timeout N: stop accepting after N s */
+	int   idle_timeout;	/* --idle-timeout N: exit after N s idle */
+	int   heartbeat;	/* --heartbeat N: ping every N s */
+	int   send_timeout;	/* --send-timeout N: drop a side that takes
 				 * no bytes for N s while owed some */
-	int   prefer_ipv6;  /* -6 */
-	int   workers;	    /* --workers N */
-	int   reuse_port;   /* --reuse-port: share a port already held */
+	int   prefer_ipv6;	/* -6 */
+	int   workers;		/* --workers N */
+	int   reuse_port;	/* --reuse-port: share a port already held */
+	int   shutdown_timeout; /* --shutdown-timeout N: seconds SIGTERM
+				 * waits for sessions to close */
 
 	/* TLS (websockify's option names). */
 	char *cert;		   /* --cert, default self.pem if present */

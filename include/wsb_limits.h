@@ -146,4 +146,8 @@
 #define WSB_JWT_MAX_KEY_FILE (64 * 1024)
 #define WSB_JWT_MAX_HOST 255
 
+/* SIGTERM/SIGINT: how long sessions get to finish after Close 1001
+ * before the rest are closed (seconds; --shutdown-timeout). */
+#define WSB_SHUTDOWN_TIMEOUT_SEC 10
+
 #endif

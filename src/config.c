@@ -172,6 +172,10 @@ const struct config_opt config_opts[] = {
 	{ CONFIG_ROW("workers", CONFIG_INT, workers), .min = 1,
 	  .max = WSB_MAX_WORKERS, .arg = "N",
 	  .help = "worker threads (default: number of CPUs)" },
+	{ CONFIG_ROW("shutdown-timeout", CONFIG_INT, shutdown_timeout),
+	  .max = 86400, .arg = "N", .help = "on SIGTERM or SIGINT, give sessions "
+	  "N seconds to\nclose after Close 1001 (default: "
+	  CONFIG_STR(WSB_SHUTDOWN_TIMEOUT_SEC) ")" },
 	{ CONFIG_ROW("reuse-port", CONFIG_FLAG, reuse_port),
 	  .help = "listen even if another process holds the port\n"
 	  "(SO_REUSEPORT: the kernel splits new connections)" },
@@ -371,6 +375,7 @@ config_defaults(struct config *cfg)
 	    ncpu > WSB_MAX_WORKERS ? WSB_MAX_WORKERS :
 				     (int)ncpu;
 	cfg->send_timeout = WSB_SEND_TIMEOUT_SEC;
+	cfg->shutdown_timeout = WSB_SHUTDOWN_TIMEOUT_SEC;
 	cfg->ssl_min_version = CONFIG_TLS1_2;
 }
 

@@ -30,6 +30,7 @@ struct main_state {
 	int		   nworkers;
 	struct event_base *base;
 	long long	   started_ms;
+	long long	   stop_deadline_ms; /* 0: not stopping */
 	int		   accepting;
 };
 
@@ -41,14 +42,31 @@ static void main_log_settings(const struct main_state *);
 static void main_run(struct main_state *);
 static int  main_tokens(struct server *, char *, size_t);
 
-/* Stop the loop on SIGINT or SIGTERM. */
+/* SIGINT or SIGTERM: stop accepting, send every client Close 1001 and
+ * exit once the sessions have closed (or --shutdown-timeout passed).  A
+ * second signal exits at once. */
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct main_state *ms = arg;
+	struct main_state   *ms = arg;
+	const struct config *cfg = ms->server.cfg;
+	int		     i;
 
-	log_info("got signal %d, exiting", (int)sig);
-	event_base_loopexit(ms->base, NULL);
+	if (ms->stop_deadline_ms != 0 || cfg->shutdown_timeout == 0) {
+		log_info("got signal %d, exiting now", (int)sig);
+		event_base_loopexit(ms->base, NULL);
+		return;
+	}
+	log_info("got signal %d: no longer accepting, Close 1001 to %d "
+		 "session%s, exiting when they have closed (at most %d s)",
+	    (int)sig, atomic_load(&ms->server.active_sessions),
+	    atomic_load(&ms->server.active_sessions) == 1 ? "" : "s",
+	    cfg->shutdown_timeout);
+	ms->accepting = 0;
+	ms->stop_deadline_ms =
+	    worker_now_ms() + (long long)cfg->shutdown_timeout * 1000;
+	for (i = 0; i < ms->nworkers; i++)
+		worker_command(ms->workers[i], WORKER_CMD_GOING_AWAY);
 }
 
 /* SIGHUP: reload certificate, key and CA files; live sessions go on. */
@@ -81,6 +99,15 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 	int		     active, i;
 
 	active = atomic_load(&ms->server.active_sessions);
+	if (ms->stop_deadline_ms != 0 && active > 0 &&
+	    now >= ms->stop_deadline_ms) {
+		log_info(
+		    "--shutdown-timeout: %d session%s still open, closing "
+		    "them",
+		    active, active == 1 ? "" : "s");
+		event_base_loopexit(ms->base, NULL);
+		return;
+	}
 	if (cfg->run_once &&
 	    atomic_load(&ms->server.websocket_sessions_ended) > 0) {
 		log_info("--run-once: first WebSocket session ended, exiting");
@@ -283,6 +310,7 @@ main(int argc, char **argv)
 	ms.server.cfg = &cfg;
 	ms.server.accept = session_accept;
 	ms.server.close_all = session_close_all;
+	ms.server.going_away = session_going_away;
 	ms.started_ms = worker_now_ms();
 	atomic_store(&ms.server.idle_since_ms, ms.started_ms);
 	if (worker_listen_resolve(&ms.server, err, sizeof(err)) == -1) {

@@ -192,6 +192,28 @@ session_close_all(struct worker *w)
 	w->tokens = NULL;
 }
 
+/* Graceful stop: Close 1001 to relaying clients, the rest end. */
+void
+session_going_away(struct worker *w)
+{
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&w->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->phase == SESSION_CLOSING)
+			continue;
+		if (s->phase != SESSION_RELAY) {
+			s->closer = "shutdown";
+			session_end(s);
+			continue;
+		}
+		s->closer = "bridge (shutdown)";
+		s->close_code = CLOSE_GOING_AWAY;
+		session_relay_send_close(s, CLOSE_GOING_AWAY, "going away");
+		session_target_shutdown(s);
+	}
+}
+
 /*
  * The one place a session ends: cancel what is under way, log the close
  * line (bytes counted as written to each socket), free both sides

@@ -293,8 +293,11 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)!read(fd, &n, sizeof(n));
 	cmd = atomic_exchange(&w->cmd, 0);
-	if (cmd & (WORKER_CMD_STOP_ACCEPT | WORKER_CMD_STOP))
+	if (cmd &
+	    (WORKER_CMD_STOP_ACCEPT | WORKER_CMD_STOP | WORKER_CMD_GOING_AWAY))
 		worker_stop_accepting(w);
+	if ((cmd & WORKER_CMD_GOING_AWAY) && w->server->going_away != NULL)
+		w->server->going_away(w);
 	if (cmd & WORKER_CMD_STOP) {
 		w->server->close_all(w);
 		event_base_loopexit(w->base, NULL);
