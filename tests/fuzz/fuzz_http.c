@@ -358,7 +358,11 @@ fuzz_http_param(const struct http_request *req)
 	FUZZ_CHECK(http_query_param(req->path, req->path_len, "\x01", out,
 		       sizeof(out)) == -1,
 	    "absent parameter");
-	if ((q = memchr(req->path, '?', req->path_len)) == NULL)
+	/* The query starts at the first '?' before any '#': a '?' inside
+	 * the fragment is not one (RFC 3986 3.4, 3.5). */
+	for (q = req->path; q < end && *q != '?' && *q != '#'; q++)
+		;
+	if (q == end || *q == '#')
 		return;
 	for (item = q + 1; item < end && *item != '#'; item = q + 1) {
 		for (q = item; q < end && *q != '&' && *q != '#'; q++)
