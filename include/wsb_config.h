@@ -50,7 +50,29 @@ struct config {
 	char *token_source;  /* --token-source ARG (may hold a password) */
 	char *target_config; /* --target-config: TokenFile's source */
 	int   host_token;    /* --host-token: the Host header is the token */
+
+	/* Running as a service (websockify's words, plus --pid-file). */
+	char  *log_file;	 /* --log-file FILE: append log lines */
+	char  *syslog;		 /* --syslog SERVER: /dev/log or host:port */
+	int    legacy_syslog;	 /* --legacy-syslog: <PRI>wsbridge[PID]: */
+	int    daemon;		 /* -D/--daemon: detach once listening */
+	char  *pid_file;	 /* --pid-file FILE */
+	char  *record;		 /* --record FILE: FILE.N per session */
+	int    inetd;		 /* --inetd: the listening socket is stdin */
+	char  *unix_listen;	 /* --unix-listen FILE */
+	int    unix_listen_mode; /* --unix-listen-mode, octal (default 0600) */
+	int    wrap_mode;	 /* --wrap-mode: CONFIG_WRAP_* */
+	char **wrap_cmd;	 /* after "--": NULL-terminated, points into
+				  * main's argv (not owned); NULL: no wrap */
+	int    libserver;	 /* --libserver: accepted, ignored */
+	int    listen_fds;	 /* the listen address came as sockets
+				  * (socket activation's LISTEN_FDS) */
 };
+
+/* --wrap-mode: what to do when the wrapped command exits. */
+#define CONFIG_WRAP_EXIT 0    /* exit with its status (the default) */
+#define CONFIG_WRAP_IGNORE 1  /* keep serving; the target is gone */
+#define CONFIG_WRAP_RESPAWN 2 /* start it again */
 
 #define CONFIG_AUTH_NONE 0
 #define CONFIG_AUTH_BASIC 1   /* BasicHTTPAuth user:password */

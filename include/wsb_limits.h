@@ -150,4 +150,53 @@
  * before the rest are closed (seconds; --shutdown-timeout). */
 #define WSB_SHUTDOWN_TIMEOUT_SEC 10
 
+/* Open files kept out of the sessions' share of RLIMIT_NOFILE: listeners,
+ * log and syslog sockets, event loops, token sources, recordings. */
+#define WSB_FD_RESERVE 64
+
+/* --syslog: the largest datagram sent (bytes; a longer message is cut).
+ * RFC 5424 6.1 asks receivers to take 2048, RFC 5426 3.2 UDP receivers
+ * too; a 1 KiB log line and its header fit. */
+#define WSB_SYSLOG_MAX 2048
+
+/* --syslog: seconds between two warnings that lines could not be sent
+ * (a server that is down must not flood stderr or the log file). */
+#define WSB_SYSLOG_WARN_SEC 60
+
+/* listen(2) backlog of every listening socket (TCP and --unix-listen):
+ * connections the kernel completes while the workers are busy; the
+ * kernel caps it at net.core.somaxconn (4096 since Linux 5.4). */
+#define WSB_LISTEN_BACKLOG 1024
+
+/* --record: data bytes a recording may have queued for the writer
+ * thread before it ends (the disk fell behind; the session goes on), and
+ * all recordings together: memory stays bounded whatever the relay
+ * moves.  A recording's text is up to 4 times its bytes (\xNN). */
+#define WSB_RECORD_QUEUE (16 * 1024 * 1024)
+#define WSB_RECORD_QUEUE_TOTAL (128 * 1024 * 1024)
+
+/* --record: the writer's buffer per file, written when full or when the
+ * queue runs dry: a VNC session's many small chunks in few writes. */
+#define WSB_RECORD_BUFFER (64 * 1024)
+
+/* --record: seconds without progress after which the exiting process
+ * stops waiting for the writer thread (a hung disk, a FIFO nobody
+ * reads); a disk that moves is waited for. */
+#define WSB_RECORD_STALL_SEC 2
+
+/* Wrap mode (wrap.c).  Stopping the wrapped command: SIGTERM to its
+ * process group, then SIGKILL if it still runs WSB_WRAP_KILL_MSEC later
+ * (room for a server to close its clients; wsbridge's own exit waits
+ * for it), its exit looked for every WSB_WRAP_REAP_POLL_MSEC.  Respawn:
+ * at most WSB_WRAP_RESPAWN_STARTS starts within
+ * WSB_WRAP_RESPAWN_WINDOW_SEC seconds (websockify's "Command respawning
+ * too fast": 3 in 10 s); a further start waits until the oldest of them
+ * is that old, so a command that dies at once costs 3 forks per 10 s.
+ * The command line is logged escaped, cut at WSB_WRAP_LOG_CMD bytes. */
+#define WSB_WRAP_KILL_MSEC 5000
+#define WSB_WRAP_REAP_POLL_MSEC 10
+#define WSB_WRAP_RESPAWN_STARTS 3
+#define WSB_WRAP_RESPAWN_WINDOW_SEC 10
+#define WSB_WRAP_LOG_CMD 256
+
 #endif

@@ -29,11 +29,8 @@
 _Static_assert(offsetof(struct config, listen_host) == 0,
     "struct config must start with listen_host");
 
-static int config_error(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Put a message in err; returns CONFIG_ERROR. */
-static int
+int
 config_error(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -134,6 +131,41 @@ config_auth_plugin(struct config *cfg, const char *arg, char *err,
 		return config_error(err, errlen,
 		    "--auth-plugin: '%s' is not supported (BasicHTTPAuth, "
 		    "ExpectOrigin, ClientCertCNAuth)",
+		    arg);
+	return CONFIG_OK;
+}
+
+/* --unix-listen-mode: octal permission bits, as chmod takes them. */
+static int
+config_unix_listen_mode(struct config *cfg, const char *arg, char *err,
+    size_t errlen)
+{
+	char *end;
+	long  v;
+
+	errno = 0;
+	v = strtol(arg, &end, 8);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 07777)
+		return config_error(err, errlen,
+		    "--unix-listen-mode: '%s' is not an octal mode (0600)",
+		    arg);
+	cfg->unix_listen_mode = (int)v;
+	return CONFIG_OK;
+}
+
+/* --wrap-mode: exit, ignore or respawn, as websockify's. */
+static int
+config_wrap_mode(struct config *cfg, const char *arg, char *err, size_t errlen)
+{
+	if (strcmp(arg, "exit") == 0)
+		cfg->wrap_mode = CONFIG_WRAP_EXIT;
+	else if (strcmp(arg, "ignore") == 0)
+		cfg->wrap_mode = CONFIG_WRAP_IGNORE;
+	else if (strcmp(arg, "respawn") == 0)
+		cfg->wrap_mode = CONFIG_WRAP_RESPAWN;
+	else
+		return config_error(err, errlen,
+		    "--wrap-mode: '%s' is not one of exit, ignore, respawn",
 		    arg);
 	return CONFIG_OK;
 }
@@ -248,6 +280,36 @@ const struct config_opt config_opts[] = {
 	  "--token-source\nFILE (a file or a directory of files)" },
 	{ CONFIG_ROW("host-token", CONFIG_FLAG, host_token),
 	  .help = "the token is the Host header without its port" },
+
+	{ CONFIG_ROW("log-file", CONFIG_PATH, log_file), .arg = "FILE",
+	  .help = "append log lines to FILE; SIGUSR1 reopens it",
+	  .heading = "Running as a service:" },
+	{ CONFIG_ROW("syslog", CONFIG_STRING, syslog), .arg = "SERVER",
+	  .help = "also log to syslog: a Unix datagram socket\n"
+	  "(/dev/log) or UDP host:port, RFC 5424" },
+	{ CONFIG_ROW("legacy-syslog", CONFIG_FLAG, legacy_syslog),
+	  .help = "send <PRI>wsbridge[PID]: MSG (needs --syslog)" },
+	{ CONFIG_ROW("daemon", CONFIG_FLAG, daemon), .letter = 'D',
+	  .help = "detach once listening (start-up errors still show)" },
+	{ CONFIG_ROW("pid-file", CONFIG_PATH, pid_file), .arg = "FILE",
+	  .help = "write the process id to FILE; removed at exit" },
+	{ CONFIG_ROW("record", CONFIG_PATH, record), .arg = "FILE",
+	  .help = "record each session's traffic to FILE.N (noVNC\n"
+	  "playback format)" },
+	{ CONFIG_ROW("inetd", CONFIG_FLAG, inetd),
+	  .help = "the listening socket is standard input (no source)" },
+	{ CONFIG_ROW("unix-listen", CONFIG_PATH, unix_listen), .arg = "FILE",
+	  .help = "listen on a Unix socket (no source); an old socket\n"
+	  "file is replaced" },
+	{ CONFIG_ROW("unix-listen-mode", CONFIG_SPECIAL, unix_listen_mode),
+	  .handler = config_unix_listen_mode, .arg = "MODE",
+	  .help = "permissions of --unix-listen, octal (default\n0600)" },
+	{ CONFIG_ROW("wrap-mode", CONFIG_SPECIAL, wrap_mode),
+	  .handler = config_wrap_mode, .arg = "MODE",
+	  .help = "when the command after -- exits: exit (default),\n"
+	  "ignore or respawn" },
+	{ CONFIG_ROW("libserver", CONFIG_FLAG, libserver),
+	  .help = "accepted and ignored (a websockify engine choice)" },
 };
 /* clang-format on */
 const size_t config_nopts = NELEM(config_opts);
@@ -377,6 +439,7 @@ config_defaults(struct config *cfg)
 	cfg->send_timeout = WSB_SEND_TIMEOUT_SEC;
 	cfg->shutdown_timeout = WSB_SHUTDOWN_TIMEOUT_SEC;
 	cfg->ssl_min_version = CONFIG_TLS1_2;
+	cfg->unix_listen_mode = 0600;
 }
 
 /* After the options: what comes from elsewhere when they did not say. */
@@ -401,75 +464,6 @@ config_finish(struct config *cfg, char *err, size_t errlen)
 	return CONFIG_OK;
 }
 
-/* Options that need or exclude each other. */
-static int
-config_check(const struct config *cfg, char *err, size_t errlen)
-{
-	if (cfg->auth_source != NULL && cfg->auth_plugin == CONFIG_AUTH_NONE)
-		return config_error(err, errlen,
-		    "--auth-source needs --auth-plugin");
-	if (cfg->auth_plugin != CONFIG_AUTH_NONE && cfg->auth_source == NULL)
-		return config_error(err, errlen,
-		    "--auth-plugin needs --auth-source");
-	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
-	    strlen(cfg->auth_source) > WSB_MAX_BASIC_CREDENTIALS)
-		return config_error(err, errlen,
-		    "--auth-source for "
-		    "BasicHTTPAuth is longer than %d bytes",
-		    WSB_MAX_BASIC_CREDENTIALS);
-	if (cfg->auth_plugin == CONFIG_AUTH_BASIC &&
-	    strchr(cfg->auth_source, ':') == NULL)
-		return config_error(err, errlen,
-		    "--auth-source for "
-		    "BasicHTTPAuth must be user:password");
-	if (cfg->web_auth &&
-	    (cfg->web == NULL || cfg->auth_plugin == CONFIG_AUTH_NONE))
-		return config_error(err, errlen,
-		    "--web-auth needs --web and --auth-plugin");
-	if ((cfg->token_source != NULL || cfg->host_token) &&
-	    cfg->token_plugin == NULL)
-		return config_error(err, errlen, "%s needs --token-plugin",
-		    cfg->host_token ? "--host-token" : "--token-source");
-	if (cfg->token_plugin != NULL && cfg->token_source == NULL)
-		return config_error(err, errlen,
-		    "--token-plugin needs --token-source");
-	if (cfg->token_plugin != NULL && cfg->unix_target != NULL)
-		return config_error(err, errlen,
-		    "--token-plugin and --unix-target both given");
-	return CONFIG_OK;
-}
-
-/* The addresses: the listen address, then the target unless
- * --unix-target.  pos holds the npos arguments left by getopt. */
-static int
-config_positionals(struct config *cfg, int npos, char **pos, char *err,
-    size_t errlen)
-{
-	if (npos < 1)
-		return config_error(err, errlen, "missing the listen port");
-	if (http_split_authority(pos[0], &cfg->listen_host, &cfg->listen_port,
-		1, err, errlen) == -1)
-		return CONFIG_ERROR;
-	if (cfg->unix_target != NULL || cfg->token_plugin != NULL) {
-		if (npos > 1)
-			return config_error(err, errlen,
-			    "a target address and %s both given",
-			    cfg->unix_target != NULL ? "--unix-target" :
-						       "a token plugin");
-		return CONFIG_OK;
-	}
-	if (npos < 2)
-		return config_error(err, errlen,
-		    "missing the target (target_addr:target_port)");
-	if (npos > 2)
-		return config_error(err, errlen, "unexpected argument '%s'",
-		    pos[2]);
-	if (http_split_authority(pos[1], &cfg->target_host, &cfg->target_port,
-		0, err, errlen) == -1)
-		return CONFIG_ERROR;
-	return CONFIG_OK;
-}
-
 /* Parse argv into cfg; see wsb_config.h for the return values. */
 int
 config_parse(int argc, char **argv, struct config *cfg, char *err,
@@ -477,7 +471,7 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 {
 	struct option lo[NELEM(config_opts) + 1];
 	char	      shorts[2 + 2 * NELEM(config_opts)];
-	int	      ch, ret;
+	int	      ch, ret, nopt;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (errlen == 0)
@@ -486,9 +480,12 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 	config_defaults(cfg);
 	config_getopt_tables(lo, shorts);
 
+	/* Options end at a "--" that is not an option's value: what follows
+	 * is the command to wrap, never parsed as options. */
+	nopt = config_wrap_split(argc, argv);
 	optind = 0; /* glibc: full re-initialisation, parse again */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, shorts, lo, NULL)) != -1) {
+	while ((ch = getopt_long(nopt, argv, shorts, lo, NULL)) != -1) {
 		if (ch == ':' || ch == '?') {
 			ret = config_getopt_error(ch, argv, err, errlen);
 			goto done;
@@ -497,6 +494,14 @@ config_parse(int argc, char **argv, struct config *cfg, char *err,
 		    errlen);
 		if (ret != CONFIG_OK)
 			goto done; /* an error, or --help, --version */
+	}
+	if (nopt < argc) {
+		/* Close the gap of "--": the addresses before it and the
+		 * command after it become one list, as websockify's. */
+		memmove(argv + optind + 1, argv + optind,
+		    (size_t)(nopt - optind) * sizeof(*argv));
+		optind++;
+		cfg->wrap_cmd = argv + argc; /* set by config_positionals */
 	}
 	if ((ret = config_finish(cfg, err, errlen)) != CONFIG_OK ||
 	    (ret = config_check(cfg, err, errlen)) != CONFIG_OK ||
@@ -534,4 +539,5 @@ config_free(struct config *cfg)
 	free(cfg->target_port);
 	cfg->listen_host = cfg->listen_port = NULL;
 	cfg->target_host = cfg->target_port = NULL;
+	cfg->wrap_cmd = NULL;
 }

@@ -18,11 +18,9 @@ const char *
 config_usage(void)
 {
 	return "usage: wsbridge [options] [source_addr:]source_port "
-	       "target_addr:target_port\n"
-	       "       wsbridge [options] --unix-target FILE "
-	       "[source_addr:]source_port\n"
-	       "       wsbridge [options] --token-plugin NAME "
-	       "[source_addr:]source_port\n";
+	       "[target_addr:target_port]\n"
+	       "       wsbridge [options] [source_addr:]source_port -- "
+	       "COMMAND [ARGS...]\n";
 }
 
 /* One option's lines of --help: names and value, then the description
@@ -68,12 +66,19 @@ config_help(void)
 	    "wsbridge: a WebSocket-to-TCP bridge, compatible with "
 	    "websockify\n\n%s\nAddresses are host:port or [IPv6]:port; a "
 	    "bare source port listens on\nevery local IPv4 and IPv6 "
-	    "address.  Options may follow the addresses.\n\noptions:\n",
+	    "address.  Options may follow the addresses.\nThe target is "
+	    "left out with --unix-target, a token plugin or a\nCOMMAND to "
+	    "wrap (its bind() on source_port is moved to a free local\n"
+	    "port that wsbridge targets); the source with --inetd or "
+	    "--unix-listen.\n\noptions:\n",
 	    config_usage());
 	for (i = 0; i < config_nopts; i++)
 		config_help_row(f, &config_opts[i]);
-	fputs("\nSIGHUP reloads the certificate, key and CA files and the "
-	      "token source;\nlive sessions go on.\n",
+	fputs("\nSignals: SIGTERM, SIGINT or SIGQUIT: Close 1001 to every "
+	      "client, exit\nwhen they have closed.  SIGUSR2: stop "
+	      "accepting, exit when the last\nsession ends.  SIGHUP: reload "
+	      "the certificate, key, CA files and the\ntoken source.  "
+	      "SIGUSR1: reopen --log-file.\n",
 	    f);
 	fclose(f);
 	return buf;

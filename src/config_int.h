@@ -52,4 +52,22 @@ struct config_opt {
 extern const struct config_opt config_opts[];
 extern const size_t	       config_nopts;
 
+/* Put a printf-style message in err (errlen bytes); returns CONFIG_ERROR. */
+int config_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The index in argv of the first "--" that is not an option's value
+ * (so not "--log-file --"), or argc if none.  config_check.c. */
+int config_wrap_split(int argc, char **argv);
+/* Options that need or exclude each other: CONFIG_OK or CONFIG_ERROR
+ * with err set.  config_check.c. */
+int config_check(const struct config *cfg, char *err, size_t errlen);
+/* The npos addresses left by getopt (pos, NULL-terminated), as the
+ * listen and target addresses the other options leave room for; with
+ * cfg->wrap_cmd set (a "--" was given), the first is the source and the
+ * rest the command (cfg->wrap_cmd then points into pos).  CONFIG_OK or
+ * CONFIG_ERROR with err set.  Strings it stores are freed by
+ * config_free().  config_check.c. */
+int config_positionals(struct config *cfg, int npos, char **pos, char *err,
+    size_t errlen);
+
 #endif

@@ -1,6 +1,7 @@
 /* Start-up, signals and the lifecycle options; the work is in the
  * worker threads. */
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
@@ -8,17 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "wsb_config.h"
+#include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "notify.h"
+#include "record.h"
 #include "session.h"
 #include "tls.h"
 #include "token.h"
 #include "web.h"
 #include "worker.h"
+#include "wrap.h"
 #include "wsb_limits.h"
 
 /* How often the main thread looks at the session counters. */
@@ -29,39 +35,76 @@ struct main_state {
 	struct worker	  *workers[WSB_MAX_WORKERS];
 	int		   nworkers;
 	struct event_base *base;
+	struct wrap	  *wrap;
 	long long	   started_ms;
 	long long	   stop_deadline_ms; /* 0: not stopping */
 	int		   accepting;
+	int		   draining; /* SIGUSR2: sessions end by themselves */
+	int		   exit_code;
 };
 
-static void main_signal_cb(evutil_socket_t, short, void *);
+static void main_stop(struct main_state *, const char *);
+static void main_stop_cb(evutil_socket_t, short, void *);
+static void main_drain_cb(evutil_socket_t, short, void *);
 static void main_reload_cb(evutil_socket_t, short, void *);
+static void main_reopen_cb(evutil_socket_t, short, void *);
+static void main_ignored_cb(evutil_socket_t, short, void *);
+static void main_wrap_exit(int, void *);
 static void main_tick_cb(evutil_socket_t, short, void *);
 static void main_check_target(const struct config *);
 static void main_log_settings(const struct main_state *);
 static void main_run(struct main_state *);
+static void main_signals_mask(int);
+static void main_stdio_open(void);
 static int  main_tokens(struct server *, char *, size_t);
 
-/* SIGINT or SIGTERM: stop accepting, send every client Close 1001 and
- * exit once the sessions have closed (or --shutdown-timeout passed).  A
- * second signal exits at once. */
+/*
+ * Every signal an operator might send, and what it does: none kills the
+ * process silently.  SIGQUIT stops gracefully, as nginx's does; the
+ * rest at the end are logged and ignored (SIGXFSZ then gives EFBIG).
+ * SIGPIPE is ignored outright; SIGCHLD belongs to wrap mode.
+ */
+static const struct main_signal {
+	int sig;
+	void (*cb)(evutil_socket_t, short, void *);
+} main_signals[] = {
+	{ SIGINT, main_stop_cb },
+	{ SIGTERM, main_stop_cb },
+	{ SIGQUIT, main_stop_cb },
+	{ SIGUSR2, main_drain_cb },
+	{ SIGHUP, main_reload_cb },
+	{ SIGUSR1, main_reopen_cb },
+	{ SIGALRM, main_ignored_cb },
+	{ SIGVTALRM, main_ignored_cb },
+	{ SIGPROF, main_ignored_cb },
+	{ SIGIO, main_ignored_cb },
+	{ SIGPWR, main_ignored_cb },
+	{ SIGSTKFLT, main_ignored_cb },
+	{ SIGXCPU, main_ignored_cb },
+	{ SIGXFSZ, main_ignored_cb },
+};
+#define MAIN_NSIGNALS (sizeof(main_signals) / sizeof(main_signals[0]))
+
+/* Stop accepting, send every client Close 1001 and exit once the
+ * sessions have closed (or --shutdown-timeout passed).  A second stop
+ * exits at once.  why names the cause in the log line. */
 static void
-main_signal_cb(evutil_socket_t sig, short what, void *arg)
+main_stop(struct main_state *ms, const char *why)
 {
-	struct main_state   *ms = arg;
 	const struct config *cfg = ms->server.cfg;
-	int		     i;
+	int		     i, active;
 
 	if (ms->stop_deadline_ms != 0 || cfg->shutdown_timeout == 0) {
-		log_info("got signal %d, exiting now", (int)sig);
+		log_info("%s, exiting now", why);
+		notify_stopping("exiting");
 		event_base_loopexit(ms->base, NULL);
 		return;
 	}
-	log_info("got signal %d: no longer accepting, Close 1001 to %d "
-		 "session%s, exiting when they have closed (at most %d s)",
-	    (int)sig, atomic_load(&ms->server.active_sessions),
-	    atomic_load(&ms->server.active_sessions) == 1 ? "" : "s",
-	    cfg->shutdown_timeout);
+	active = atomic_load(&ms->server.active_sessions);
+	log_info("%s: no longer accepting, Close 1001 to %d session%s, "
+		 "exiting when they have closed (at most %d s)",
+	    why, active, active == 1 ? "" : "s", cfg->shutdown_timeout);
+	notify_stopping("stopping: Close 1001 to every session");
 	ms->accepting = 0;
 	ms->stop_deadline_ms =
 	    worker_now_ms() + (long long)cfg->shutdown_timeout * 1000;
@@ -69,24 +112,98 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		worker_command(ms->workers[i], WORKER_CMD_GOING_AWAY);
 }
 
-/* SIGHUP: reload certificate, key and CA files; live sessions go on. */
+/* SIGINT, SIGTERM or SIGQUIT: stop gracefully (main_stop). */
+static void
+main_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "got %s", daemon_signal_name((int)sig));
+	main_stop(arg, why);
+}
+
+/* SIGUSR2: drain for a rolling restart: stop accepting, let the live
+ * sessions end by themselves, exit when the last has (main_tick_cb). */
+static void
+main_drain_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state *ms = arg;
+	int		   i, active;
+
+	if (!ms->accepting) {
+		log_info("got SIGUSR2: already %s",
+		    ms->draining ? "draining" : "stopping");
+		return;
+	}
+	active = atomic_load(&ms->server.active_sessions);
+	log_info("got SIGUSR2: draining: no longer accepting; %d session%s "
+		 "go on, exiting when the last has ended",
+	    active, active == 1 ? "" : "s");
+	notify_stopping("draining");
+	ms->accepting = 0;
+	ms->draining = 1;
+	for (i = 0; i < ms->nworkers; i++)
+		worker_command(ms->workers[i], WORKER_CMD_STOP_ACCEPT);
+}
+
+/* SIGHUP: reload certificate, key and CA files and the token source;
+ * live sessions go on.  Told to systemd as a reload. */
 static void
 main_reload_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct main_state *ms = arg;
 	char		   err[512];
 
+	/* Stopping or draining, systemd has been told STOPPING=1: no
+	 * READY=1 may follow. */
+	if (ms->accepting)
+		notify_reloading();
 	token_router_reload(ms->server.tokens);
-	if (!tls_server_enabled()) {
-		log_info("SIGHUP: no TLS certificate to reload");
-		return;
-	}
-	if (tls_reload(ms->server.cfg, err, sizeof(err)) == -1)
-		log_warnx("SIGHUP: reload failed, keeping the old "
+	if (!tls_server_enabled())
+		log_info("got SIGHUP: %s",
+		    ms->server.tokens != NULL ?
+			"token source reloaded; no TLS certificate to reload" :
+			"no TLS certificate or token source to reload");
+	else if (tls_reload(ms->server.cfg, err, sizeof(err)) == -1)
+		log_warnx("got SIGHUP: reload failed, keeping the old "
 			  "certificate: %s",
 		    err);
 	else
-		log_info("SIGHUP: certificate, key and CA files reloaded");
+		log_info("got SIGHUP: certificate, key and CA files reloaded");
+	if (ms->accepting)
+		notify_ready("reloaded");
+}
+
+/* SIGUSR1: reopen --log-file (logrotate's postrotate). */
+static void
+main_reopen_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct main_state *ms = arg;
+
+	if (ms->server.cfg->log_file == NULL)
+		log_info("got SIGUSR1: no --log-file to reopen");
+	else
+		log_reopen();
+}
+
+/* A signal that would kill the process by default: logged, ignored. */
+static void
+main_ignored_cb(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("got %s: ignored", daemon_signal_name((int)sig));
+}
+
+/* Wrap mode's command exited and --wrap-mode exit: stop as on SIGTERM
+ * and exit with its status. */
+static void
+main_wrap_exit(int code, void *arg)
+{
+	struct main_state *ms = arg;
+	char		   why[64];
+
+	ms->exit_code = code;
+	snprintf(why, sizeof(why), "wrapped command exited (%d)", code);
+	main_stop(ms, why);
 }
 
 /* Act on --run-once, --timeout and --idle-timeout. */
@@ -198,7 +315,11 @@ main_log_settings(const struct main_state *ms)
 	size_t		     n = 0;
 	int		     i;
 
-	for (i = 0; i < ms->server.nlisten && n < sizeof(listen); i++) {
+	if (cfg->unix_listen != NULL)
+		snprintf(listen, sizeof(listen), "unix:%s", cfg->unix_listen);
+	for (i = 0; cfg->unix_listen == NULL && i < ms->server.nlisten &&
+	     n < sizeof(listen);
+	     i++) {
 		http_format_sockaddr(addr, sizeof(addr),
 		    (const struct sockaddr *)&ms->server.listen_addrs[i]);
 		n += (size_t)snprintf(listen + n, sizeof(listen) - n, "%s%s",
@@ -222,55 +343,171 @@ main_log_settings(const struct main_state *ms)
 	    ms->nworkers == 1 ? "" : "s");
 }
 
+/* Block (how SIG_BLOCK) or unblock (SIG_UNBLOCK) main_signals: blocked
+ * from the first line of main() until their handlers are in place, so
+ * one sent during start-up waits instead of killing silently. */
+static void
+main_signals_mask(int how)
+{
+	sigset_t set;
+	size_t	 i;
+
+	sigemptyset(&set);
+	for (i = 0; i < MAIN_NSIGNALS; i++)
+		sigaddset(&set, main_signals[i].sig);
+	sigprocmask(how, &set, NULL);
+}
+
+/* Handle every signal of main_signals on base (ev gets the events),
+ * then let through those that waited. */
+static void
+main_signals_add(struct main_state *ms, struct event **ev)
+{
+	size_t i;
+
+	for (i = 0; i < MAIN_NSIGNALS; i++)
+		if ((ev[i] = evsignal_new(ms->base, main_signals[i].sig,
+			 main_signals[i].cb, ms)) == NULL ||
+		    evsignal_add(ev[i], NULL) == -1)
+			fatalx("cannot handle %s",
+			    daemon_signal_name(main_signals[i].sig));
+	main_signals_mask(SIG_UNBLOCK);
+}
+
+/* Descriptors 0, 1 and 2 open (on /dev/null if they were closed), so
+ * no socket or log file of ours takes one and is later closed by -D's
+ * redirection or written to as stderr. */
+static void
+main_stdio_open(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= STDERR_FILENO)
+		;
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* Listening: the pid file, the wrapped command, then the workers run;
+ * systemd and a waiting -D parent are told. */
+static void
+main_serve(struct main_state *ms)
+{
+	const struct config *cfg = ms->server.cfg;
+	char		     err[512];
+	long		     nofile;
+	int		     i;
+
+	if (cfg->pid_file != NULL &&
+	    daemon_pid_file_write(cfg->pid_file, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (cfg->wrap_cmd != NULL &&
+	    (ms->wrap = wrap_start(ms->base, cfg, atoi(cfg->listen_port),
+		 atoi(cfg->target_port), main_wrap_exit, ms, err,
+		 sizeof(err))) == NULL)
+		fatalx("%s", err);
+	ms->accepting = 1;
+	main_log_settings(ms);
+	/* A session holds a client and a target socket, and its recording
+	 * with --record. */
+	if ((nofile = daemon_raise_nofile()) != -1)
+		log_info("open files: up to %ld, room for about %ld "
+			 "sessions",
+		    nofile,
+		    nofile > WSB_FD_RESERVE ?
+			(nofile - WSB_FD_RESERVE) / (cfg->record ? 3 : 2) :
+			0);
+	for (i = 0; i < ms->nworkers; i++)
+		if (worker_start(ms->workers[i]) == -1)
+			fatal("cannot start worker thread %d", i);
+	notify_ready("listening");
+	daemon_ready();
+}
+
 /*
  * Handle signals (before any socket listens), start the workers, run
- * the main loop until SIGINT or SIGTERM, then stop and free the workers.
+ * the main loop until a stop, then stop and free the workers.
  */
 static void
 main_run(struct main_state *ms)
 {
-	struct event  *ev_int, *ev_term, *ev_hup, *tick;
+	struct event  *sigs[MAIN_NSIGNALS], *tick;
 	struct timeval tv = { 0, MAIN_TICK_MSEC * 1000 };
 	char	       err[512];
-	int	       i;
+	size_t	       i;
 
 	if ((ms->base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");
-	ev_int = evsignal_new(ms->base, SIGINT, main_signal_cb, ms);
-	ev_term = evsignal_new(ms->base, SIGTERM, main_signal_cb, ms);
-	ev_hup = evsignal_new(ms->base, SIGHUP, main_reload_cb, ms);
+	main_signals_add(ms, sigs);
 	tick = event_new(ms->base, -1, EV_PERSIST, main_tick_cb, ms);
-	if (ev_int == NULL || ev_term == NULL || ev_hup == NULL ||
-	    tick == NULL || evsignal_add(ev_int, NULL) == -1 ||
-	    evsignal_add(ev_term, NULL) == -1 ||
-	    evsignal_add(ev_hup, NULL) == -1 || evtimer_add(tick, &tv) == -1)
-		fatalx("cannot set up signal handling");
-
-	for (i = 0; i < ms->server.cfg->workers; i++) {
-		if ((ms->workers[i] = worker_create(&ms->server, i, err,
+	if (tick == NULL || evtimer_add(tick, &tv) == -1)
+		fatalx("cannot set up the main timer");
+	for (i = 0; i < (size_t)ms->server.cfg->workers; i++) {
+		if ((ms->workers[i] = worker_create(&ms->server, (int)i, err,
 			 sizeof(err))) == NULL)
 			fatalx("%s", err);
 		ms->nworkers++;
 	}
-	ms->accepting = 1;
-	main_log_settings(ms);
-	for (i = 0; i < ms->nworkers; i++)
-		if (worker_start(ms->workers[i]) == -1)
-			fatal("cannot start worker thread %d", i);
+	main_serve(ms);
 
 	event_base_dispatch(ms->base);
 
-	for (i = 0; i < ms->nworkers; i++)
+	for (i = 0; i < (size_t)ms->nworkers; i++)
 		worker_command(ms->workers[i], WORKER_CMD_STOP);
-	for (i = 0; i < ms->nworkers; i++)
+	for (i = 0; i < (size_t)ms->nworkers; i++)
 		worker_join_free(ms->workers[i]);
+	wrap_stop(ms->wrap);
+	record_shutdown();
 	token_router_free(ms->server.tokens);
 	ms->server.tokens = NULL;
-	event_free(ev_int);
-	event_free(ev_term);
-	event_free(ev_hup);
+	daemon_pid_file_remove(ms->server.cfg->pid_file);
+	for (i = 0; i < MAIN_NSIGNALS; i++)
+		event_free(sigs[i]);
 	event_free(tick);
 	event_base_free(ms->base);
+}
+
+/* Wrap mode: the target is a free port on 127.0.0.1 that the command's
+ * bind() on the source port is moved to.  -1 with err. */
+static int
+main_wrap_target(struct config *cfg, char *err, size_t errlen)
+{
+	int port;
+
+	if (cfg->wrap_cmd == NULL)
+		return 0;
+	if ((port = wrap_free_port(err, errlen)) == -1)
+		return -1;
+	free(cfg->target_host);
+	free(cfg->target_port);
+	cfg->target_port = NULL;
+	if ((cfg->target_host = strdup("127.0.0.1")) == NULL ||
+	    asprintf(&cfg->target_port, "%d", port) == -1) {
+		cfg->target_port = NULL;
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Before the addresses: -D forks (the parent waits), the log opens, the
+ * open-files limit is raised, wrap mode picks its port.  -1 with err
+ * (exit 2).
+ */
+static int
+main_service(struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->daemon &&
+	    (daemon_absolute_paths(cfg, err, errlen) == -1 ||
+		daemon_start(err, errlen) == -1))
+		return -1;
+	if (log_open(cfg, err, errlen) == -1)
+		return -1;
+	if (cfg->libserver)
+		log_warnx("--libserver is ignored: it chooses one of "
+			  "websockify's Python server engines");
+	return main_wrap_target(cfg, err, errlen);
 }
 
 int
@@ -280,6 +517,8 @@ main(int argc, char **argv)
 	struct config		 cfg;
 	char			 err[512];
 
+	main_signals_mask(SIG_BLOCK);
+	main_stdio_open();
 	signal(SIGPIPE, SIG_IGN);
 	/*
 	 * Relay buffers are evbuffer chains of up to WSB_MAX_SINGLE_IO,
@@ -306,6 +545,14 @@ main(int argc, char **argv)
 		break;
 	}
 	log_init(cfg.verbose);
+	if (main_service(&cfg, err, sizeof(err)) == -1) {
+		/* Cannot start (a log that cannot be opened, no fork): 1, as
+		 * for a port in use. */
+		fprintf(stderr, "wsbridge: %s\n", err);
+		log_close();
+		config_free(&cfg);
+		return 1;
+	}
 
 	ms.server.cfg = &cfg;
 	ms.server.accept = session_accept;
@@ -314,7 +561,14 @@ main(int argc, char **argv)
 	ms.started_ms = worker_now_ms();
 	atomic_store(&ms.server.idle_since_ms, ms.started_ms);
 	if (worker_listen_resolve(&ms.server, err, sizeof(err)) == -1) {
-		fprintf(stderr, "wsbridge: %s\n%s", err, config_usage());
+		/* A socket handed in that is wrong, or a Unix socket in use,
+		 * is no usage error: the bridge cannot start. */
+		if (cfg.inetd || cfg.unix_listen != NULL || cfg.listen_fds) {
+			fprintf(stderr, "wsbridge: %s\n", err);
+			ms.exit_code = 1;
+		} else
+			fprintf(stderr, "wsbridge: %s\n%s", err,
+			    config_usage());
 		goto fail;
 	}
 	main_check_target(&cfg);
@@ -327,13 +581,16 @@ main(int argc, char **argv)
 
 	main_run(&ms);
 	tls_free();
+	log_close();
 	config_free(&cfg);
-	return 0;
+	return ms.exit_code;
 
 fail:
-	/* Start-up refused: exit 2, leaving nothing allocated behind. */
+	/* Start-up refused: exit 2 (or 1 if set), leaving nothing allocated
+	 * behind. */
 	token_router_free(ms.server.tokens);
 	tls_free();
+	log_close();
 	config_free(&cfg);
-	return 2;
+	return ms.exit_code != 0 ? ms.exit_code : 2;
 }

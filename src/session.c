@@ -20,6 +20,7 @@
 
 #include "http.h"
 #include "io.h"
+#include "record.h"
 #include "session.h"
 #include "session_int.h"
 #include "target.h"
@@ -232,6 +233,7 @@ session_end(struct session *s)
 	token_lookup_cancel(s->lookup);
 	s->lookup = NULL;
 	free(s->upgrade_log);
+	record_close(s->record);
 	if (s->upgraded)
 		session_info(s,
 		    "closed by %s, code %d, %llu bytes to target, "

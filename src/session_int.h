@@ -23,6 +23,7 @@ struct session_answer;
 struct worker;
 struct session;
 struct http_request;
+struct record;
 
 /* Where a session is; each phase installs its own callbacks. */
 enum session_phase {
@@ -79,7 +80,8 @@ struct session {
 	char		      *upgrade_log; /* the connection line so far */
 	struct event	      *timer; /* head deadline, keep-alive, close */
 	struct event	      *heartbeat;
-	struct event	      *sniff; /* first byte: TLS or plain? */
+	struct event	      *sniff;  /* first byte: TLS or plain? */
+	struct record	      *record; /* --record: this session's file */
 	int		       sniff_fd;
 
 	/* Client frame decoder: the frame whose payload is streaming. */

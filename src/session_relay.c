@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "io.h"
+#include "record.h"
 #include "session_int.h"
 #include "worker.h"
 #include "wsb_config.h"
@@ -46,6 +47,8 @@ session_relay_start(struct session *s)
 	const struct config *cfg = session_config(s);
 	struct timeval	     tv = { cfg->heartbeat, 0 };
 
+	/* --record: from the 101 on, as websockify's handle_websocket. */
+	s->record = record_open(cfg->record, s->id, s->peer);
 	bufferevent_setcb(s->client.bev, session_relay_client_read_cb,
 	    session_relay_client_write_cb, session_relay_client_event_cb, s);
 	bufferevent_setcb(s->target.bev, session_relay_target_read_cb,
@@ -74,6 +77,7 @@ session_relay_refuse(struct session *s, const char *reason)
 {
 	s->closer = "target";
 	s->close_code = CLOSE_INTERNAL_ERROR;
+	s->record = record_open(session_config(s)->record, s->id, s->peer);
 	bufferevent_setcb(s->client.bev, session_relay_client_read_cb,
 	    session_relay_client_write_cb, session_relay_client_event_cb, s);
 	side_set_send_timeout(&s->client);
@@ -199,8 +203,11 @@ session_relay_frame_header(struct session *s, struct evbuffer *in,
 static void
 session_relay_to_target(struct session *s, struct evbuffer *pending)
 {
-	if (evbuffer_get_length(pending) == 0)
+	size_t n = evbuffer_get_length(pending);
+
+	if (n == 0)
 		return;
+	record_evbuffer(s->record, RECORD_FROM_CLIENT, pending, n);
 	if (s->target.bev == NULL || s->target.shutdown != SIDE_OPEN)
 		evbuffer_drain(pending, evbuffer_get_length(pending));
 	else
@@ -490,6 +497,8 @@ session_relay_to_client(struct session *s)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
+	record_evbuffer(s->record, RECORD_TO_CLIENT, in,
+	    evbuffer_get_length(in));
 	while ((n = evbuffer_get_length(in)) > 0) {
 		if (n > WSB_MAX_OUT_FRAME)
 			n = WSB_MAX_OUT_FRAME;

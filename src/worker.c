@@ -1,6 +1,8 @@
 /* Worker threads: each owns an event loop, its SO_REUSEPORT listeners
- * and every session it accepts; nothing on the data path is shared. */
+ * (or dup()s of the sockets handed in: listen.c) and every session it
+ * accepts; nothing on the data path is shared. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <event2/listener.h>
 
 #include "http.h"
+#include "listen.h"
 #include "log.h"
 #include "worker.h"
 #include "wsb_limits.h"
@@ -29,7 +32,9 @@ static void  worker_backoff_cb(evutil_socket_t, short, void *);
 static void  worker_notify_cb(evutil_socket_t, short, void *);
 static void *worker_main(void *);
 static int   worker_listen(struct worker *, char *, size_t);
-static void  worker_stop_accepting(struct worker *);
+static int   worker_listen_shared(struct worker *, char *, size_t);
+static int  worker_listener_add(struct worker *, struct evconnlistener *, int);
+static void worker_stop_accepting(struct worker *);
 
 /* Milliseconds on the monotonic clock. */
 long long
@@ -41,10 +46,35 @@ worker_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The addresses of the sockets handed in (listen.c), n of them, into
+ * srv: what the start-up line shows.  0, or -1 with err set. */
+static int
+worker_listen_handed_in(struct server *srv, int n, char *err, size_t errlen)
+{
+	const int *fds;
+	int	   i;
+
+	listen_sockets(&fds);
+	for (i = 0; i < n; i++) {
+		srv->listen_addr_lens[i] = sizeof(srv->listen_addrs[i]);
+		if (getsockname(fds[i],
+			(struct sockaddr *)&srv->listen_addrs[i],
+			&srv->listen_addr_lens[i]) == -1) {
+			snprintf(err, errlen, "listening socket: %s",
+			    strerror(errno));
+			return -1;
+		}
+	}
+	srv->nlisten = n;
+	return 0;
+}
+
 /*
- * Resolve the listen addresses into srv.  A bare port listens on every
- * IPv4 and IPv6 address the host has; a host listens on its first
- * address, IPv6 first with -6 and IPv4 first otherwise (websockify).
+ * Resolve the listen addresses into srv.  Sockets handed in (--inetd,
+ * --unix-listen, socket activation) are obtained here, once, and
+ * replace the address.  A bare port listens on every IPv4 and IPv6
+ * address the host has; a host listens on its first address, IPv6
+ * first with -6 and IPv4 first otherwise (websockify).
  */
 int
 worker_listen_resolve(struct server *srv, char *err, size_t errlen)
@@ -53,6 +83,9 @@ worker_listen_resolve(struct server *srv, char *err, size_t errlen)
 	struct addrinfo	     hints, *res, *ai;
 	int		     r, pass, fam;
 
+	if ((r = listen_open(cfg, WORKER_MAX_LISTENERS, err, errlen)) != 0)
+		return r == -1 ? -1 :
+				 worker_listen_handed_in(srv, r, err, errlen);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -130,6 +163,59 @@ worker_port_held(const struct sockaddr *sa, socklen_t len)
 	return held;
 }
 
+/* Install listener l for listen address i (NULL: failed, errno set).
+ * Accepted TCP sockets inherit TCP_NODELAY from the listener (Linux):
+ * one setsockopt here, none per connection.  0 or -1. */
+static int
+worker_listener_add(struct worker *w, struct evconnlistener *l, int i)
+{
+	int one = 1;
+
+	if (l == NULL)
+		return -1;
+	evconnlistener_set_error_cb(l, worker_accept_error_cb);
+	if (w->server->listen_addrs[i].ss_family != AF_UNIX)
+		setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
+	w->listeners[w->nlisteners++] = l;
+	return 0;
+}
+
+/* Listen on a dup() of each socket handed in (listen.c): no bind, no
+ * SO_REUSEPORT, no probe.  Every worker's loop polls the same socket;
+ * the one whose accept() wins gets the connection.  Once the last
+ * worker has its copies the originals are closed, so the socket closes
+ * when the workers stop accepting.  0, or -1 with err set. */
+static int
+worker_listen_shared(struct worker *w, char *err, size_t errlen)
+{
+	struct evconnlistener *l;
+	const int	      *fds;
+	int		       i, n, fd, saved;
+
+	n = listen_sockets(&fds);
+	for (i = 0; i < n; i++) {
+		l = NULL;
+		/* Backlog 0: the socket listens already; no listen(). */
+		if ((fd = fcntl(fds[i], F_DUPFD_CLOEXEC, 0)) != -1 &&
+		    (l = evconnlistener_new(w->base, worker_accept_cb, w,
+			 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+			 fd)) == NULL) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+		}
+		if (worker_listener_add(w, l, i) == -1) {
+			snprintf(err, errlen, "listening socket %d: %s",
+			    fds[i], strerror(errno));
+			return -1;
+		}
+	}
+	if (w->id == w->server->cfg->workers - 1)
+		listen_release();
+	return 0;
+}
+
 /* Open the worker's listeners (SO_REUSEPORT), one per listen address.
  * The first worker refuses an address another process holds, unless
  * --reuse-port.  0, or -1 with err set. */
@@ -138,28 +224,38 @@ worker_listen(struct worker *w, char *err, size_t errlen)
 {
 	struct evconnlistener *l;
 	unsigned	       flags;
-	int		       i, saved, one = 1;
+	int		       i, saved;
 	char		       addr[64];
+	const int	      *fds;
 
+	if (listen_sockets(&fds) > 0)
+		return worker_listen_shared(w, err, errlen);
 	for (i = 0; i < w->server->nlisten; i++) {
-		if (w->id == 0 && !w->server->cfg->reuse_port &&
+		if (w->id == 0 &&
 		    worker_port_held(
 			(struct sockaddr *)&w->server->listen_addrs[i],
 			w->server->listen_addr_lens[i])) {
 			http_format_sockaddr(addr, sizeof(addr),
 			    (struct sockaddr *)&w->server->listen_addrs[i]);
-			snprintf(err, errlen,
-			    "cannot listen on %s: %s (another process holds "
-			    "it; --reuse-port shares it)",
-			    addr, strerror(EADDRINUSE));
-			return -1;
+			if (!w->server->cfg->reuse_port) {
+				snprintf(err, errlen,
+				    "cannot listen on %s: %s (another "
+				    "process holds it; --reuse-port shares "
+				    "it)",
+				    addr, strerror(EADDRINUSE));
+				return -1;
+			}
+			log_info("%s: another process listens there too "
+				 "(--reuse-port): the kernel splits new "
+				 "connections between them",
+			    addr);
 		}
 		flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 		    LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT;
 		if (w->server->listen_addrs[i].ss_family == AF_INET6)
 			flags |= LEV_OPT_BIND_IPV6ONLY;
 		l = evconnlistener_new_bind(w->base, worker_accept_cb, w,
-		    flags, 1024,
+		    flags, WSB_LISTEN_BACKLOG,
 		    (struct sockaddr *)&w->server->listen_addrs[i],
 		    (int)w->server->listen_addr_lens[i]);
 		if (l == NULL) {
@@ -179,13 +275,7 @@ worker_listen(struct worker *w, char *err, size_t errlen)
 			    strerror(saved));
 			return -1;
 		}
-		evconnlistener_set_error_cb(l, worker_accept_error_cb);
-		/* Accepted sockets inherit TCP_NODELAY from the listener
-		 * (Linux): one setsockopt here, none per connection. */
-		if (w->server->listen_addrs[i].ss_family != AF_UNIX)
-			setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP,
-			    TCP_NODELAY, &one, sizeof(one));
-		w->listeners[w->nlisteners++] = l;
+		worker_listener_add(w, l, i);
 	}
 	return 0;
 }

@@ -131,6 +131,10 @@ def test_reuse_port_joins_a_held_port(start_bridge, echo_backend):
     first = start_bridge(echo_backend[1], expect_exit=True)
     second = start_bridge(echo_backend[1], "--reuse-port", port=first.port)
     echo(second.url)
+    assert "another process listens there too (--reuse-port)" in \
+        second.log(), second.log()
+    alone = start_bridge(echo_backend[1], "--reuse-port")
+    assert "another process listens" not in alone.log(), alone.log()
     first.proc.terminate()
     assert first.wait_exit(10) == 0
     for _ in range(5):

@@ -126,8 +126,10 @@ static const struct parse_case parse_cases[] = {
 	    "[fe80::1]:5900",
 	    CONFIG_OK, "L=:::6080 T=fe80::1:5900 U=- v1 t1 r1 to1 it2 hb3 6=1",
 	    2 },
-	{ "-- ends options", "-v -- 6080 h:1", CONFIG_OK,
-	    "L=-:6080 T=h:1 U=- v1 t0 r0 to0 it0 hb0 6=0" },
+	{ "-- starts the command to wrap (websockify: the first address is "
+	  "the source, the rest the command)",
+	    "-v -- 6080 h:1", CONFIG_OK,
+	    "L=-:6080 T=-:- U=- v1 t0 r0 to0 it0 hb0 6=0" },
 	{ "options after the addresses (websockify, novnc_proxy)",
 	    "6080 h:1 --heartbeat 30 --idle-timeout 60", CONFIG_OK,
 	    "L=-:6080 T=h:1 U=- v0 t0 r0 to0 it60 hb30 6=0" },
@@ -220,6 +222,178 @@ Test(config_parse, table)
 
 	for (i = 0; i < NELEM(parse_cases); i++)
 		run_case(&parse_cases[i]);
+}
+
+/* One service case: args, then what the fields must be. */
+struct service_case {
+	const char *desc;
+	const char *args;
+	int	    ret;
+	const char *wrap; /* the command to wrap, words joined by ' ' */
+	const char *listen_port, *target_port;
+	int	    daemon, inetd, mode, wrap_mode, legacy;
+	const char *log_file, *pid_file, *record, *unix_listen, *syslog;
+};
+
+static const struct service_case service_cases[] = {
+	{ "wrap", "6080 -- Xvnc :1 -rfbport 6080", CONFIG_OK,
+	    "Xvnc :1 -rfbport 6080", "6080", NULL, 0, 0, 0600 },
+	{ "wrap, options before and after the source",
+	    "-v 6080 --wrap-mode respawn -- cmd -v --x", CONFIG_OK,
+	    "cmd -v --x", "6080", NULL, 0, 0, 0600, CONFIG_WRAP_RESPAWN },
+	{ "wrap: addresses before -- join the command (websockify)",
+	    "6080 a -- b", CONFIG_OK, "a b", "6080", NULL, 0, 0, 0600 },
+	{ "-- as an option's value is no wrap", "--log-file -- 6080 h:1",
+	    CONFIG_OK, NULL, "6080", "1", 0, 0, 0600, 0, 0, "--" },
+	{ "--wrap-mode ignore", "--wrap-mode ignore 1 -- c", CONFIG_OK, "c",
+	    "1", NULL, 0, 0, 0600, CONFIG_WRAP_IGNORE },
+	{ "--wrap-mode bad", "--wrap-mode again 1 -- c", CONFIG_ERROR },
+	{ "nothing after --", "6080 --", CONFIG_ERROR },
+	{ "no source before the command", "--", CONFIG_ERROR },
+	{ "wrap and --unix-target", "--unix-target /s 6080 -- c",
+	    CONFIG_ERROR },
+	{ "wrap and --inetd", "--inetd 6080 -- c", CONFIG_ERROR },
+	{ "-D, --pid-file, --log-file, --record",
+	    "-D --pid-file /run/w.pid --log-file w.log --record rec 6080 h:1",
+	    CONFIG_OK, NULL, "6080", "1", 1, 0, 0600, 0, 0, "w.log",
+	    "/run/w.pid", "rec" },
+	{ "--syslog --legacy-syslog",
+	    "--syslog /dev/log --legacy-syslog 1 h:2", CONFIG_OK, NULL, "1",
+	    "2", 0, 0, 0600, 0, 1, NULL, NULL, NULL, NULL, "/dev/log" },
+	{ "--legacy-syslog alone", "--legacy-syslog 1 h:2", CONFIG_ERROR },
+	{ "--inetd: one address, the target", "--inetd h:5900", CONFIG_OK,
+	    NULL, NULL, "5900", 0, 1, 0600 },
+	{ "--inetd with a source too", "--inetd 6080 h:5900", CONFIG_ERROR },
+	{ "--unix-listen: the target only",
+	    "--unix-listen /run/ws.sock --unix-listen-mode 660 h:5900",
+	    CONFIG_OK, NULL, NULL, "5900", 0, 0, 0660, 0, 0, NULL, NULL, NULL,
+	    "/run/ws.sock" },
+	{ "--unix-listen-mode 0o7777 limit",
+	    "--unix-listen-mode 7777 "
+	    "--unix-listen /s h:1",
+	    CONFIG_OK, NULL, NULL, "1", 0, 0, 07777, 0, 0, NULL, NULL, NULL,
+	    "/s" },
+	{ "--unix-listen-mode 8 is not octal",
+	    "--unix-listen-mode 8 "
+	    "--unix-listen /s h:1",
+	    CONFIG_ERROR },
+	{ "--unix-listen-mode 10000",
+	    "--unix-listen-mode 10000 "
+	    "--unix-listen /s h:1",
+	    CONFIG_ERROR },
+	{ "--inetd and --unix-listen", "--inetd --unix-listen /s h:1",
+	    CONFIG_ERROR },
+	{ "--libserver accepted", "--libserver 1 h:2", CONFIG_OK, NULL, "1",
+	    "2", 0, 0, 0600 },
+};
+
+/* The command to wrap, its words joined by ' ', in out. */
+static void
+service_wrap_words(char *const *w, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (; *w != NULL && n < len; w++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s",
+		    n > 0 ? " " : "", *w);
+}
+
+/* NULL-safe string equality for the expectations. */
+static int
+service_str_eq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Run one service case (LISTEN_FDS unset). */
+static void
+service_run(const struct service_case *c)
+{
+	struct config cfg;
+	struct args   a;
+	char	     *orig[MAXARGS + 1], err[256], words[256];
+	int	      ret, n;
+
+	args_make(&a, c->args);
+	n = a.argc;
+	memcpy(orig, a.argv, sizeof(orig));
+	ret = config_parse(a.argc, a.argv, &cfg, err, sizeof(err));
+	cr_expect_eq(ret, c->ret, "%s: '%s' returned %d (err '%s')", c->desc,
+	    c->args, ret, err);
+	if (ret == CONFIG_OK && c->ret == CONFIG_OK) {
+		cr_expect_eq(cfg.wrap_cmd == NULL, c->wrap == NULL, "%s",
+		    c->desc);
+		if (cfg.wrap_cmd != NULL && c->wrap != NULL) {
+			service_wrap_words(cfg.wrap_cmd, words, sizeof(words));
+			cr_expect_str_eq(words, c->wrap, "%s", c->desc);
+		}
+		cr_expect(service_str_eq(cfg.listen_port, c->listen_port) &&
+			service_str_eq(cfg.target_port, c->target_port) &&
+			service_str_eq(cfg.log_file, c->log_file) &&
+			service_str_eq(cfg.pid_file, c->pid_file) &&
+			service_str_eq(cfg.record, c->record) &&
+			service_str_eq(cfg.unix_listen, c->unix_listen) &&
+			service_str_eq(cfg.syslog, c->syslog),
+		    "%s: a string field differs", c->desc);
+		cr_expect(cfg.daemon == c->daemon && cfg.inetd == c->inetd &&
+			cfg.unix_listen_mode == c->mode &&
+			cfg.wrap_mode == c->wrap_mode &&
+			cfg.legacy_syslog == c->legacy,
+		    "%s: a flag differs", c->desc);
+		config_free(&cfg);
+	} else if (ret == CONFIG_ERROR)
+		cr_expect(err[0] != '\0', "%s: no message", c->desc);
+	args_free(&a, orig, n);
+}
+
+Test(config_parse, service_options)
+{
+	size_t i;
+
+	unsetenv("LISTEN_FDS");
+	for (i = 0; i < NELEM(service_cases); i++)
+		service_run(&service_cases[i]);
+}
+
+/* Socket activation (LISTEN_FDS for this pid): the source may be left
+ * out, or given and kept (main does not bind it). */
+Test(config_parse, socket_activation_source_optional)
+{
+	static const char *lines[] = { "h:5900", "6080 h:5900" };
+	struct config	   cfg;
+	struct args	   a;
+	char		  *orig[MAXARGS + 1], err[256], pid[32];
+	size_t		   i;
+	int		   n;
+
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	setenv("LISTEN_PID", pid, 1);
+	setenv("LISTEN_FDS", "1", 1);
+	for (i = 0; i < NELEM(lines); i++) {
+		args_make(&a, lines[i]);
+		n = a.argc;
+		memcpy(orig, a.argv, sizeof(orig));
+		cr_assert_eq(config_parse(a.argc, a.argv, &cfg, err,
+				 sizeof(err)),
+		    CONFIG_OK, "'%s': %s", lines[i], err);
+		cr_expect(cfg.listen_fds == 1);
+		cr_expect_str_eq(cfg.target_port, "5900");
+		cr_expect_eq(cfg.listen_port == NULL, i == 0);
+		config_free(&cfg);
+		args_free(&a, orig, n);
+	}
+	/* Passed to another process: not ours, the source is needed. */
+	setenv("LISTEN_PID", "1", 1);
+	args_make(&a, "h:5900");
+	n = a.argc;
+	memcpy(orig, a.argv, sizeof(orig));
+	cr_expect_eq(config_parse(a.argc, a.argv, &cfg, err, sizeof(err)),
+	    CONFIG_ERROR);
+	args_free(&a, orig, n);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
 }
 
 /* The table again in reverse order in the same process: each call
@@ -1004,8 +1178,8 @@ Test(config_help, lists_exactly_the_table)
 	names_match_table(&l, "config_help()");
 	/* Made whole, not cut short by its buffer. */
 	len = strlen(h);
-	cr_expect(len > 21 &&
-		strcmp(h + len - 21, "live sessions go on.\n") == 0,
+	cr_expect(len > 28 &&
+		strcmp(h + len - 28, "SIGUSR1: reopen --log-file.\n") == 0,
 	    "help cut short: ends '%s'", len > 40 ? h + len - 40 : h);
 	cr_expect(strstr(h, "  -h, --help ") != NULL &&
 		strstr(h, "  -v, --verbose ") != NULL &&
