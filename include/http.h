@@ -137,7 +137,9 @@ int http_format_authority(char *buf, size_t len, const char *host,
     const char *port);
 
 /* A socket address as numeric text for logs: "1.2.3.4:5" for AF_INET,
- * "[::1]:5" for AF_INET6, "unix" for AF_UNIX and any other family.
+ * "[::1]:5" for AF_INET6 ("1.2.3.4", "[::1]" with port 0: an address a
+ * proxy's header gave without one), "unix" for AF_UNIX and any other
+ * family.
  * Never resolves a name.  Returns as snprintf. */
 int http_format_sockaddr(char *buf, size_t len, const struct sockaddr *sa);
 

@@ -17,6 +17,10 @@ struct target_spec {
 	const char *port;      /* TCP: port number */
 	const char *unix_path; /* non-NULL: a Unix socket instead */
 	int	    tls;       /* TLS to the target (--ssl-target) */
+	/* Bytes sent first once connected, before TLS and any payload (a
+	 * PROXY protocol header, --target-proxy-protocol); NULL: none. */
+	const void *preamble;
+	size_t	    preamble_len;
 };
 
 /*

@@ -43,6 +43,8 @@ struct server {
 	atomic_ullong		next_session_id;
 	atomic_int		websocket_sessions_ended; /* --run-once */
 	atomic_llong		idle_since_ms; /* CLOCK_MONOTONIC, ms */
+	atomic_int		accepting;     /* 0 while starting, draining or
+					    * stopping (/healthz says 503) */
 	struct sockaddr_storage listen_addrs[WORKER_MAX_LISTENERS];
 	socklen_t		listen_addr_lens[WORKER_MAX_LISTENERS];
 	int			nlisten;

@@ -67,6 +67,17 @@ struct config {
 	int    libserver;	 /* --libserver: accepted, ignored */
 	int    listen_fds;	 /* the listen address came as sockets
 				  * (socket activation's LISTEN_FDS) */
+
+	/* Behind proxies, watched and bounded (issue 10). */
+	char *trusted_proxy;	      /* --trusted-proxy CIDR, repeatable: the
+				   * CIDRs joined by ' '; NULL: none */
+	int   proxy_protocol;	      /* --proxy-protocol: PROXY v1/v2 first */
+	int   target_proxy_protocol;  /* --target-proxy-protocol: 0, 1 or 2 */
+	char *metrics_host;	      /* --metrics [ADDR:]PORT; NULL: every
+				   * address */
+	char *metrics_port;	      /* NULL: no metrics listener */
+	int   max_connections;	      /* --max-connections N; 0: no limit */
+	int   max_connections_per_ip; /* --max-connections-per-ip N; 0: none */
 };
 
 /* --wrap-mode: what to do when the wrapped command exits. */

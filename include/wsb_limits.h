@@ -88,6 +88,11 @@
 /* Most worker threads; more than cores buys nothing. */
 #define WSB_MAX_WORKERS 256
 
+/* With --metrics, how often each worker's loop measures its own lag (a
+ * timer's lateness): often enough to catch a stall, a wake-up each
+ * quarter second costs nothing. */
+#define WSB_LOOP_LAG_SAMPLE_MSEC 250
+
 /* Room for one untrusted value (a path, a header, a Close reason) in a
  * log line, escaped by log_escape: lines are cut at 1 KiB, and 255
  * characters still say what was sent. */
@@ -198,5 +203,22 @@
 #define WSB_WRAP_RESPAWN_STARTS 3
 #define WSB_WRAP_RESPAWN_WINDOW_SEC 10
 #define WSB_WRAP_LOG_CMD 256
+
+/* --trusted-proxy: most CIDRs (forwarded.h).  The list is held in a
+ * fixed array (parsed on the stack per request head, no allocation);
+ * 64 covers a CDN's published ranges with room. */
+#define WSB_MAX_TRUSTED_PROXIES 64
+
+/* --proxy-protocol: milliseconds a connection has, from its accept, to
+ * send its whole PROXY header (a total deadline: a header sent a byte at
+ * a time does not stretch it).  A proxy sends the header with its first
+ * segment, so 3 s covers a retransmitted SYN-ACK or segment; a client
+ * that is no proxy is dropped well before the request-head deadline.
+ * WSB_PROXY_HEADER_MAX: the longest v2 header taken, in bytes (the
+ * 16-byte fixed part included; v1 lines are 107 at most): Unix addresses
+ * (216) and the TLVs load balancers add (haproxy's unique id, authority,
+ * SSL; a cloud's endpoint ids) fit several times; longer is refused. */
+#define WSB_PROXY_HEADER_TIMEOUT_MSEC 3000
+#define WSB_PROXY_HEADER_MAX 2048
 
 #endif

@@ -10,6 +10,11 @@
 
 #include "wsb_config.h"
 
+/* The default certificate, as websockify: used only if it exists. */
+#define CONFIG_DEFAULT_CERT "self.pem"
+/* Where the key password may come from instead of the command line. */
+#define CONFIG_KEY_PASSWORD_ENV "WSBRIDGE_KEY_PASSWORD"
+
 #define CONFIG_STR_(x) #x
 #define CONFIG_STR(x) CONFIG_STR_(x)
 #define CONFIG_FIELD(f) offsetof(struct config, f)
@@ -49,12 +54,19 @@ struct config_opt {
 	const char	*heading;  /* --help: a section starts here */
 };
 
+/* Room for the rows (config_opts.c checks it at compile time). */
+#define CONFIG_MAX_OPTS 96
+
 extern const struct config_opt config_opts[];
 extern const size_t	       config_nopts;
 
 /* Put a printf-style message in err (errlen bytes); returns CONFIG_ERROR. */
 int config_error(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Replace *dst with a copy of src (wiping the old value first if
+ * secret): CONFIG_OK, or CONFIG_ERROR with err set.  config.c. */
+int config_replace(char **dst, const char *src, int secret, char *err,
+    size_t errlen);
 /* The index in argv of the first "--" that is not an option's value
  * (so not "--log-file --"), or argc if none.  config_check.c. */
 int config_wrap_split(int argc, char **argv);

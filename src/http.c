@@ -472,6 +472,8 @@ http_format_sockaddr(char *buf, size_t len, const struct sockaddr *sa)
 		if (inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr)) ==
 		    NULL)
 			break;
+		if (sin->sin_port == 0)
+			return snprintf(buf, len, "%s", addr);
 		snprintf(port, sizeof(port), "%u", ntohs(sin->sin_port));
 		return http_format_authority(buf, len, addr, port);
 	case AF_INET6:
@@ -479,6 +481,8 @@ http_format_sockaddr(char *buf, size_t len, const struct sockaddr *sa)
 		if (inet_ntop(AF_INET6, &sin6->sin6_addr, addr,
 			sizeof(addr)) == NULL)
 			break;
+		if (sin6->sin6_port == 0)
+			return snprintf(buf, len, "[%s]", addr);
 		snprintf(port, sizeof(port), "%u", ntohs(sin6->sin6_port));
 		return http_format_authority(buf, len, addr, port);
 	}

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "record.h"
 #include "session.h"
@@ -106,6 +107,7 @@ main_stop(struct main_state *ms, const char *why)
 	    why, active, active == 1 ? "" : "s", cfg->shutdown_timeout);
 	notify_stopping("stopping: Close 1001 to every session");
 	ms->accepting = 0;
+	atomic_store(&ms->server.accepting, 0);
 	ms->stop_deadline_ms =
 	    worker_now_ms() + (long long)cfg->shutdown_timeout * 1000;
 	for (i = 0; i < ms->nworkers; i++)
@@ -141,6 +143,7 @@ main_drain_cb(evutil_socket_t sig, short what, void *arg)
 	    active, active == 1 ? "" : "s");
 	notify_stopping("draining");
 	ms->accepting = 0;
+	atomic_store(&ms->server.accepting, 0);
 	ms->draining = 1;
 	for (i = 0; i < ms->nworkers; i++)
 		worker_command(ms->workers[i], WORKER_CMD_STOP_ACCEPT);
@@ -162,7 +165,8 @@ main_reload_cb(evutil_socket_t sig, short what, void *arg)
 	if (!tls_server_enabled())
 		log_info("got SIGHUP: %s",
 		    ms->server.tokens != NULL ?
-			"token source reloaded; no TLS certificate to reload" :
+			"reloading the token source; no TLS certificate "
+			"to reload" :
 			"no TLS certificate or token source to reload");
 	else if (tls_reload(ms->server.cfg, err, sizeof(err)) == -1)
 		log_warnx("got SIGHUP: reload failed, keeping the old "
@@ -238,6 +242,7 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 		for (i = 0; i < ms->nworkers; i++)
 			worker_command(ms->workers[i], WORKER_CMD_STOP_ACCEPT);
 		ms->accepting = 0;
+		atomic_store(&ms->server.accepting, 0);
 	}
 	if (!ms->accepting && active == 0) {
 		log_info("no longer accepting and no sessions left, exiting");
@@ -407,6 +412,7 @@ main_serve(struct main_state *ms)
 		 sizeof(err))) == NULL)
 		fatalx("%s", err);
 	ms->accepting = 1;
+	atomic_store(&ms->server.accepting, 1);
 	main_log_settings(ms);
 	/* A session holds a client and a target socket, and its recording
 	 * with --record. */
@@ -431,10 +437,11 @@ main_serve(struct main_state *ms)
 static void
 main_run(struct main_state *ms)
 {
-	struct event  *sigs[MAIN_NSIGNALS], *tick;
-	struct timeval tv = { 0, MAIN_TICK_MSEC * 1000 };
-	char	       err[512];
-	size_t	       i;
+	struct event	      *sigs[MAIN_NSIGNALS], *tick;
+	struct metrics_server *metrics;
+	struct timeval	       tv = { 0, MAIN_TICK_MSEC * 1000 };
+	char		       err[512];
+	size_t		       i;
 
 	if ((ms->base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");
@@ -448,9 +455,16 @@ main_run(struct main_state *ms)
 			fatalx("%s", err);
 		ms->nworkers++;
 	}
+	/* NULL with an empty err: no --metrics. */
+	if ((metrics = metrics_start(ms->base, &ms->server, err,
+		 sizeof(err))) == NULL &&
+	    err[0] != '\0')
+		fatalx("%s", err);
 	main_serve(ms);
 
 	event_base_dispatch(ms->base);
+
+	metrics_stop(metrics);
 
 	for (i = 0; i < (size_t)ms->nworkers; i++)
 		worker_command(ms->workers[i], WORKER_CMD_STOP);

@@ -20,6 +20,7 @@
 
 #include "http.h"
 #include "io.h"
+#include "metrics.h"
 #include "record.h"
 #include "session.h"
 #include "session_int.h"
@@ -66,6 +67,10 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	s->started_ms = worker_now_ms();
 	s->close_code = CLOSE_NO_STATUS;
 	s->sniff_fd = -1;
+	if (salen > sizeof(s->client_addr))
+		salen = sizeof(s->client_addr);
+	memcpy(&s->client_addr, sa, salen);
+	s->client_addr_len = salen;
 	http_format_sockaddr(s->peer, sizeof(s->peer), sa);
 	session_side_init(s, &s->client, "client", &s->target);
 	session_side_init(s, &s->target, "target", &s->client);
@@ -80,6 +85,17 @@ session_accept(struct worker *w, int fd, const struct sockaddr *sa,
 	/* The deadline covers the TLS handshake and the request head. */
 	session_timer_set(s, WSB_HANDSHAKE_TIMEOUT_SEC);
 	session_debug(s, "accepted");
+	if (session_config(s)->proxy_protocol)
+		session_proxy_start(s, fd); /* then session_start() */
+	else
+		session_start(s, fd);
+}
+
+/* The connection's first bytes, past any PROXY header: TLS or plain. */
+void
+session_start(struct session *s, int fd)
+{
+	struct worker *w = s->worker;
 
 	if (tls_server_enabled()) {
 		/* Wait for the first byte to tell TLS from plain. */
@@ -164,10 +180,12 @@ session_sniff_cb(evutil_socket_t fd, short what, void *arg)
 		session_end(s);
 		return;
 	}
-	if (!s->client.tls && session_config(s)->ssl_only)
+	if (!s->client.tls && session_config(s)->ssl_only) {
+		s->refusal = METRICS_REFUSAL_TLS_REQUIRED;
 		session_http_error(s, NULL, NULL, 0, 400, NULL,
 		    "this port requires TLS: "
 		    "use https:// or wss://");
+	}
 }
 
 /* The immutable configuration. */
@@ -234,6 +252,7 @@ session_end(struct session *s)
 	s->lookup = NULL;
 	free(s->upgrade_log);
 	record_close(s->record);
+	session_proxy_free(s);
 	if (s->upgraded)
 		session_info(s,
 		    "closed by %s, code %d, %llu bytes to target, "
@@ -255,6 +274,11 @@ session_end(struct session *s)
 	if (s->heartbeat != NULL)
 		event_free(s->heartbeat);
 	TAILQ_REMOVE(&w->sessions, s, entry);
+	connlimit_release(&s->limit);
+	if (s->client.tls && !s->tls_done)
+		METRICS_INC(w, tls_failures);
+	METRICS_INC(w,
+	    ended[s->upgraded ? METRICS_OUTCOME_WEBSOCKET : s->outcome]);
 	worker_session_ended(w, s->upgraded);
 	free(s);
 }
@@ -313,6 +337,22 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	session_debug(s, "no Close from the client in %d s",
 	    WSB_CLOSE_WAIT_SEC);
 	session_client_shutdown(s);
+}
+
+/* Who the client is, told by a proxy; see session_int.h. */
+void
+session_set_client(struct session *s, const struct sockaddr *sa, socklen_t len,
+    const char *how)
+{
+	char was[sizeof(s->peer)];
+
+	if (len > sizeof(s->client_addr))
+		len = sizeof(s->client_addr);
+	memcpy(was, s->peer, sizeof(was));
+	memcpy(&s->client_addr, sa, len);
+	s->client_addr_len = len;
+	http_format_sockaddr(s->peer, sizeof(s->peer), sa);
+	session_debug(s, "client address from %s, via %s", how, was);
 }
 
 /* The client's verified certificate CN (tls_peer_cn), or NULL. */

@@ -4,6 +4,8 @@
  * and hand an upgrade request to session_upgrade.c.  Idle keep-alive time
  * starts only when a reply has been fully written.
  */
+#include <sys/socket.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -12,8 +14,11 @@
 #include <event2/event.h>
 
 #include "auth.h"
+#include "forwarded.h"
 #include "handshake.h"
 #include "http.h"
+#include "proxy_proto.h"
+#include "metrics.h"
 #include "session_int.h"
 #include "web.h"
 #include "wsb_config.h"
@@ -30,6 +35,8 @@ static int  session_http_request(struct session *, const struct http_request *,
 static int  session_http_web(struct session *, const struct http_request *,
      size_t);
 static void session_http_wait_drain(struct session *);
+static void session_http_forwarded(struct session *,
+    const struct http_request *);
 
 /* Start (or return to) reading request heads on the client. */
 void
@@ -69,12 +76,14 @@ session_http_next(struct session *s)
 		n = len < WSB_MAX_REQUEST_HEAD ? len : WSB_MAX_REQUEST_HEAD;
 		buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
 		if (buf == NULL) {
+			s->refusal = METRICS_REFUSAL_INTERNAL;
 			session_http_error(s, NULL, NULL, 0, 500, NULL,
 			    "out of memory");
 			return;
 		}
 		r = http_parse_request(buf, n, &req);
 		if (r == -2 && len >= WSB_MAX_REQUEST_HEAD) {
+			s->refusal = METRICS_REFUSAL_MALFORMED;
 			session_http_error(s, NULL, buf, n, 431, NULL,
 			    "request head larger than 16 KiB");
 			return;
@@ -82,6 +91,11 @@ session_http_next(struct session *s)
 		if (r == -2)
 			return;
 		if (r == -1) {
+			s->refusal = METRICS_REFUSAL_MALFORMED;
+			if (proxy_proto_detect(buf, n)) {
+				session_proxy_refuse(s, buf, n);
+				return;
+			}
 			session_http_error(s, NULL, buf, n, 400, NULL,
 			    "malformed request head");
 			return;
@@ -89,6 +103,55 @@ session_http_next(struct session *s)
 		if (session_http_request(s, &req, (size_t)r) != 0)
 			return;
 	}
+}
+
+/*
+ * Who the client of this request is (--trusted-proxy, forwarded.h): from
+ * a trusted TCP peer's Forwarded, X-Forwarded-For or X-Real-IP, else the
+ * client the connection gave.  Per request: a keep-alive connection from
+ * a proxy carries many clients' requests.
+ */
+static void
+session_http_forwarded(struct session *s, const struct http_request *req)
+{
+	const struct config    *cfg = session_config(s);
+	struct forwarded_trust	trust;
+	struct forwarded_addr	peer, client;
+	struct sockaddr_storage ss;
+	socklen_t		len = sizeof(ss);
+	const char	       *how = NULL;
+	int			r = 0;
+
+	if (cfg->trusted_proxy == NULL)
+		return;
+	if (s->conn_client_len == 0) {
+		s->conn_client = s->client_addr;
+		s->conn_client_len = s->client_addr_len;
+	}
+	/* The TCP peer is judged, never a PROXY header's client. */
+	if (getpeername(bufferevent_getfd(s->client.bev),
+		(struct sockaddr *)&ss, &len) == 0 &&
+	    forwarded_addr_from_sockaddr((struct sockaddr *)&ss, &peer) == 0 &&
+	    forwarded_trust_parse(cfg->trusted_proxy, &trust, NULL, 0) == 0 &&
+	    forwarded_trusts(&trust, &peer))
+		r = forwarded_client(req, &trust, &client, &how);
+	if (r == 1) {
+		len = forwarded_addr_to_sockaddr(&client, &ss);
+		if (len != s->client_addr_len ||
+		    memcmp(&ss, &s->client_addr, len) != 0)
+			session_set_client(s, (struct sockaddr *)&ss, len,
+			    how);
+		return;
+	}
+	if (r == -1)
+		session_debug(s,
+		    "%s names no usable address: the client "
+		    "stays the connection's",
+		    how);
+	if (s->conn_client_len != s->client_addr_len ||
+	    memcmp(&s->conn_client, &s->client_addr, s->conn_client_len) != 0)
+		session_set_client(s, (struct sockaddr *)&s->conn_client,
+		    s->conn_client_len, "the connection");
 }
 
 /* One request head: web, upgrade, or an error.  0: the connection takes
@@ -99,10 +162,12 @@ session_http_request(struct session *s, const struct http_request *req,
 {
 	const struct config *cfg = session_config(s);
 
+	session_http_forwarded(s, req);
 	if (handshake_is_upgrade(req))
 		return session_upgrade(s, req, head_len) == 0 ? 1 : -1;
 	if (cfg->web != NULL)
 		return session_http_web(s, req, head_len);
+	s->refusal = METRICS_REFUSAL_NOT_WEBSOCKET;
 	if (http_method_is(req, "GET"))
 		session_http_error(s, req, NULL, 0, 405, NULL,
 		    "this port "
@@ -141,6 +206,8 @@ session_http_web(struct session *s, const struct http_request *req,
 	} else
 		status =
 		    web_respond(cfg, req, out, &keep_alive, &bytes, &note);
+	METRICS_INC(s->worker, web[metrics_status_index(status)]);
+	s->outcome = METRICS_OUTCOME_WEB;
 	s->client.bytes_handed += evbuffer_get_length(out) - before;
 	plen = req->path_len < SESSION_HTTP_LOG_PATH ? req->path_len :
 						       SESSION_HTTP_LOG_PATH;
@@ -206,6 +273,8 @@ session_http_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		s->tls_done = 1;
+		METRICS_INC(s->worker, tls_handshakes);
 		session_debug(s, "TLS established");
 		return;
 	}
@@ -277,6 +346,9 @@ session_http_reply_error(struct session *s, int status, const char *extra,
 	char buf[512];
 	int  n;
 
+	METRICS_INC(s->worker,
+	    refusals[s->refusal][metrics_status_index(status)]);
+	s->outcome = METRICS_OUTCOME_REFUSED;
 	if ((n = http_format_error(buf, sizeof(buf), status, extra, reason)) >
 	    0)
 		side_queue(&s->client, buf, (size_t)n);

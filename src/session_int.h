@@ -10,6 +10,7 @@
 
 #include <event2/util.h>
 
+#include "connlimit.h"
 #include "frame.h"
 #include "handshake.h"
 #include "log.h"
@@ -82,6 +83,7 @@ struct session {
 	struct event	      *heartbeat;
 	struct event	      *sniff;  /* first byte: TLS or plain? */
 	struct record	      *record; /* --record: this session's file */
+	struct session_proxy  *proxy;  /* --proxy-protocol: header read */
 	int		       sniff_fd;
 
 	/* Client frame decoder: the frame whose payload is streaming. */
@@ -103,10 +105,26 @@ struct session {
 	const char *closer; /* who closed, for the log */
 	int	    close_code;
 	long long   started_ms;
-	char	    peer[64];
-	char	    target_name[128]; /* for logs only */
-	char	    token_fp[9];      /* the token's fingerprint, or "" */
-	char	    accept[HANDSHAKE_ACCEPT_LEN + 1];
+	/* The client: the TCP peer, or who a PROXY header or a trusted
+	 * proxy's headers say it is (session_set_client); peer is it in
+	 * text, the prefix of every log line. */
+	struct sockaddr_storage client_addr;
+	socklen_t		client_addr_len;
+	/* The client the connection gave (TCP peer or PROXY header), kept
+	 * at the first request head: a later request of a keep-alive
+	 * connection without a trusted proxy's headers goes back to it. */
+	struct sockaddr_storage conn_client;
+	socklen_t		conn_client_len; /* 0 before the first */
+	char			peer[64];
+	char			target_name[128]; /* for logs only */
+	char token_fp[9]; /* the token's fingerprint, or "" */
+	char accept[HANDSHAKE_ACCEPT_LEN + 1];
+	/* --metrics and --max-connections (metrics.h, connlimit.h). */
+	unsigned char outcome; /* METRICS_OUTCOME_* so far */
+	unsigned char refusal; /* METRICS_REFUSAL_* of an error reply */
+	unsigned      tls_done:1;
+	long long     lookup_us;     /* token lookup started (monotonic) */
+	struct connlimit_hold limit; /* released in session_end */
 };
 
 /* Log lines of a session: each names the session id and the peer. */
@@ -141,8 +159,35 @@ int		   session_client_shutdown(struct session *s);
 int		   session_target_shutdown(struct session *s);
 const struct config *session_config(const struct session *s);
 const char	    *session_peer_cn(struct session *s, char *buf, size_t len);
+/* The client is sa (len bytes; an AF_INET, AF_INET6 or AF_UNIX address),
+ * not the TCP peer: how came tells the debug line ("PROXY v2",
+ * "X-Forwarded-For").  Updates client_addr and peer. */
+void session_set_client(struct session *s, const struct sockaddr *sa,
+    socklen_t len, const char *how);
 void session_log_tls_error(struct session *s, struct bufferevent *bev,
     const char *what);
+/* The connection fd's first bytes (past any PROXY header): the TLS sniff
+ * or, plain, the HTTP phase. */
+void session_start(struct session *s, int fd);
+
+/* session_proxy.c: the PROXY protocol (haproxy's proxy-protocol.txt). */
+/* --proxy-protocol: read the header on fd within
+ * WSB_PROXY_HEADER_TIMEOUT_MSEC of the accept, taking no byte past it;
+ * the client it names becomes the client (session_set_client), then
+ * session_start().  A missing, malformed or late header ends the session
+ * with one log line and no answer. */
+void session_proxy_start(struct session *s, int fd);
+/* Free the header reader, if any (session_end). */
+void session_proxy_free(struct session *s);
+/* A request head buf[0..len) that proxy_proto_detect() says is a PROXY
+ * header on a port without --proxy-protocol: 400 as any malformed head,
+ * the log line with a hint.  SESSION_ENDED if the session ended. */
+int session_proxy_refuse(struct session *s, const char *buf, size_t len);
+/* With --target-proxy-protocol, the header for the target (the client,
+ * from client_addr, and the bridge's address of the client connection)
+ * in out (outlen bytes, PROXY_PROTO_BUILD_MAX).  Returns its length, 0
+ * without the option, -1 if it does not fit. */
+int session_proxy_target_header(struct session *s, void *out, size_t outlen);
 
 /* session_http.c: request heads, --web, error replies. */
 void session_http_start(struct session *s);

@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "io.h"
+#include "metrics.h"
 #include "record.h"
 #include "session_int.h"
 #include "worker.h"
@@ -208,10 +209,12 @@ session_relay_to_target(struct session *s, struct evbuffer *pending)
 	if (n == 0)
 		return;
 	record_evbuffer(s->record, RECORD_FROM_CLIENT, pending, n);
-	if (s->target.bev == NULL || s->target.shutdown != SIDE_OPEN)
+	if (s->target.bev == NULL || s->target.shutdown != SIDE_OPEN) {
 		evbuffer_drain(pending, evbuffer_get_length(pending));
-	else
-		side_send(&s->target, pending);
+		return;
+	}
+	metrics_add(&METRICS(s->worker)->bytes_to_target, n);
+	side_send(&s->target, pending);
 }
 
 /*
@@ -277,6 +280,7 @@ session_relay_control(struct session *s, uint8_t *p, size_t len)
 	if (frame_parse_close(p, len, &code, &reason, &rlen, &err) == -1)
 		return session_relay_protocol_error(s, &err);
 	s->close_received = 1;
+	METRICS_INC(s->worker, close_received[metrics_close_index(code)]);
 	if (s->close_sent) {
 		session_debug(s, "client answered Close %d", code);
 		return session_client_shutdown(s);
@@ -328,6 +332,7 @@ session_relay_send_close(struct session *s, int code, const char *reason)
 	if (s->close_sent || s->client.bev == NULL)
 		return;
 	n = frame_encode_close(frame, code, reason);
+	METRICS_INC(s->worker, close_sent[metrics_close_index(code)]);
 	evbuffer_add(s->worker->scratch, frame, n);
 	side_send(&s->client, s->worker->scratch);
 	s->close_sent = 1;
@@ -498,6 +503,8 @@ session_relay_to_client(struct session *s)
 		return;
 	}
 	record_evbuffer(s->record, RECORD_TO_CLIENT, in,
+	    evbuffer_get_length(in));
+	metrics_add(&METRICS(s->worker)->bytes_to_client,
 	    evbuffer_get_length(in));
 	while ((n = evbuffer_get_length(in)) > 0) {
 		if (n > WSB_MAX_OUT_FRAME)

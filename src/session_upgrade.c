@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -16,6 +17,8 @@
 #include "auth.h"
 #include "handshake.h"
 #include "http.h"
+#include "proxy_proto.h"
+#include "metrics.h"
 #include "session_int.h"
 #include "target.h"
 #include "tls.h"
@@ -53,6 +56,57 @@ static int  session_upgrade_describe(struct session *,
      const struct http_request *);
 static void session_upgrade_hide_token(struct session *,
     const struct target_spec *);
+static int  session_upgrade_limit(struct session *,
+     const struct http_request *);
+
+/* Microseconds on the monotonic clock (token lookup latency). */
+static long long
+session_upgrade_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * --max-connections and --max-connections-per-ip (the client's real
+ * address): count this WebSocket session, before any token lookup or
+ * target connect, or answer 503 with one log line.  0, or -1 when
+ * refused.
+ */
+static int
+session_upgrade_limit(struct session *s, const struct http_request *req)
+{
+	const struct config *cfg = session_config(s);
+	const char	    *why;
+	int		     r;
+
+	if (cfg->max_connections <= 0 && cfg->max_connections_per_ip <= 0)
+		return 0;
+	r = connlimit_acquire(cfg->max_connections,
+	    cfg->max_connections_per_ip,
+	    (const struct sockaddr *)&s->client_addr, &s->limit);
+	switch (r) {
+	case 0:
+		return 0;
+	case CONNLIMIT_TOTAL:
+		s->refusal = METRICS_REFUSAL_MAX_CONNECTIONS;
+		why = "too many WebSocket sessions (--max-connections)";
+		break;
+	case CONNLIMIT_PER_ADDR:
+		s->refusal = METRICS_REFUSAL_MAX_CONNECTIONS_PER_IP;
+		why = "too many WebSocket sessions from this address "
+		      "(--max-connections-per-ip)";
+		break;
+	default:
+		s->refusal = METRICS_REFUSAL_INTERNAL;
+		why = "out of memory";
+		break;
+	}
+	session_http_error(s, req, NULL, 0, 503, NULL, why);
+	return -1;
+}
 
 /*
  * An upgrade request's head (head_len bytes, still in the input): refuse
@@ -71,16 +125,20 @@ session_upgrade(struct session *s, const struct http_request *req,
 	char			cn[256];
 
 	if (handshake_check(req, &res) != 101) {
+		s->refusal = METRICS_REFUSAL_HANDSHAKE;
 		session_http_error(s, req, NULL, 0, res.status,
 		    res.extra_headers, res.reason);
 		return -1;
 	}
 	if (auth_check(cfg, req, session_peer_cn(s, cn, sizeof(cn)), &ares) !=
 	    0) {
+		s->refusal = METRICS_REFUSAL_AUTH;
 		session_http_error(s, req, NULL, 0, ares.status,
 		    ares.extra_headers, ares.reason);
 		return -1;
 	}
+	if (session_upgrade_limit(s, req) == -1)
+		return -1;
 	memcpy(s->accept, res.accept, sizeof(s->accept));
 	s->protocol_binary = res.protocol != NULL;
 	if (s->worker->server->tokens != NULL)
@@ -115,6 +173,7 @@ session_upgrade_lookup(struct session *s, const struct http_request *req,
 
 	n = token_from_request(req, cfg->host_token, tok, sizeof(tok));
 	if (n <= 0) {
+		s->refusal = METRICS_REFUSAL_TOKEN;
 		session_http_error(s, req, NULL, 0, 400, NULL,
 		    n == 0 ?
 			(cfg->host_token ? "no token (empty Host header)" :
@@ -139,6 +198,7 @@ session_upgrade_lookup(struct session *s, const struct http_request *req,
 	s->phase = SESSION_LOOKUP;
 	memset(&answer, 0, sizeof(answer));
 	s->answer = &answer;
+	s->lookup_us = session_upgrade_now_us();
 	l = token_lookup_start(w->tokens, tok, (size_t)n,
 	    session_upgrade_token_cb, s);
 	explicit_bzero(tok, (size_t)n);
@@ -183,6 +243,14 @@ session_upgrade_answer(struct session *s, enum token_result r,
 	char		   buf[SESSION_TARGET_MAX], esc[4 * 128 + 4];
 	int		   status = r == TOKEN_UNAVAILABLE ? 503 : 403;
 
+	if (s->lookup_us != 0) {
+		METRICS_INC(s->worker, token[r]);
+		metrics_observe(&METRICS(s->worker)->token_latency,
+		    (unsigned long long)(session_upgrade_now_us() -
+			s->lookup_us));
+		s->lookup_us = 0;
+	}
+	s->refusal = METRICS_REFUSAL_TOKEN;
 	memset(&spec, 0, sizeof(spec));
 	if (r == TOKEN_FOUND &&
 	    token_target_parse(target, &spec, buf, sizeof(buf)) == -1) {
@@ -247,6 +315,9 @@ static void
 session_upgrade_connect(struct session *s, const struct target_spec *spec)
 {
 	struct target_connect *tc;
+	struct target_spec     sp;
+	char		       hdr[PROXY_PROTO_BUILD_MAX];
+	int		       n;
 
 	target_describe(spec, s->target_name, sizeof(s->target_name));
 	session_upgrade_hide_token(s, spec);
@@ -258,8 +329,13 @@ session_upgrade_connect(struct session *s, const struct target_spec *spec)
 	bufferevent_setcb(s->client.bev, session_upgrade_hold_cb, NULL,
 	    session_upgrade_event_cb, s);
 	s->upgraded = 1;
+	METRICS_INC(s->worker, websockets);
 	s->phase = SESSION_CONNECTING;
-	tc = target_connect_start(s->worker->base, s->worker->dns, spec,
+	sp = *spec; /* with --target-proxy-protocol, a PROXY header first */
+	n = session_proxy_target_header(s, hdr, sizeof(hdr));
+	sp.preamble = n > 0 ? hdr : NULL;
+	sp.preamble_len = n > 0 ? (size_t)n : 0;
+	tc = target_connect_start(s->worker->base, s->worker->dns, &sp,
 	    session_upgrade_connected_cb, s);
 	if (s->phase == SESSION_CONNECTING)
 		s->connecting = tc;
@@ -329,6 +405,7 @@ session_upgrade_describe(struct session *s, const struct http_request *req)
 	len = strlen(path) + strlen(esc) + 96;
 	free(s->upgrade_log);
 	if ((s->upgrade_log = malloc(len)) == NULL) {
+		s->refusal = METRICS_REFUSAL_INTERNAL;
 		session_http_reply_error(s, 503, NULL, "out of memory");
 		return -1;
 	}

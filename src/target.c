@@ -26,6 +26,8 @@ struct target_connect {
 	struct event_base		 *base;
 	struct target_spec		  spec; /* points to the copies */
 	char				 *host, *port, *unix_path;
+	void				 *preamble; /* spec.preamble's copy */
+	int				  preamble_sent; /* this attempt */
 	target_done_fn			  done;
 	void				 *arg;
 	struct evdns_getaddrinfo_request *dns_req;
@@ -55,6 +57,9 @@ static const char *target_errno_reason(int);
 static void	   target_free(struct target_connect *);
 static int	   target_spec_copy(struct target_connect *,
 	    const struct target_spec *);
+static int	   target_send_preamble(struct target_connect *, int);
+static int	   target_preamble_then_tls(struct target_connect *,
+	    struct bufferevent *);
 
 /* With --ssl-target, a TLS client bufferevent on fd (its TCP connect
  * may still be under way: the handshake waits for it).  NULL on
@@ -106,6 +111,13 @@ static int
 target_spec_copy(struct target_connect *tc, const struct target_spec *spec)
 {
 	tc->spec.tls = spec->tls;
+	if (spec->preamble_len > 0) {
+		if ((tc->preamble = malloc(spec->preamble_len)) == NULL)
+			return -1;
+		memcpy(tc->preamble, spec->preamble, spec->preamble_len);
+		tc->spec.preamble = tc->preamble;
+		tc->spec.preamble_len = spec->preamble_len;
+	}
 	if (spec->unix_path != NULL)
 		return (tc->spec.unix_path = tc->unix_path =
 			       strdup(spec->unix_path)) == NULL ?
@@ -124,6 +136,7 @@ target_free(struct target_connect *tc)
 	free(tc->host);
 	free(tc->port);
 	free(tc->unix_path);
+	free(tc->preamble);
 	free(tc);
 }
 
@@ -257,12 +270,15 @@ target_try_addr(struct target_connect *tc, const struct sockaddr *sa,
 	}
 	if (sa->sa_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((r = connect(fd, sa, salen)) == -1 && errno != EINPROGRESS) {
+	tc->preamble_sent = tc->spec.preamble_len == 0;
+	if (((r = connect(fd, sa, salen)) == -1 && errno != EINPROGRESS) ||
+	    (r == 0 && target_send_preamble(tc, fd) == -1)) {
 		tc->last_err = errno;
 		close(fd);
 		return -1;
 	}
-	if (tc->spec.tls) {
+	/* A preamble goes before the TLS handshake: TLS once connected. */
+	if (tc->spec.tls && (r == 0 || tc->spec.preamble_len == 0)) {
 		/* The TLS handshake waits for a connect still under way. */
 		if ((tc->bev = target_tls_wrap(tc, fd)) == NULL)
 			goto nomem;
@@ -323,13 +339,71 @@ target_tls_reason(struct target_connect *tc, struct bufferevent *bev, int err)
 	}
 }
 
+/* Send the preamble, if any, on a connected socket, before anything
+ * else: a fresh connection's send buffer takes its few bytes whole.  -1
+ * with errno if it did not go. */
+static int
+target_send_preamble(struct target_connect *tc, int fd)
+{
+	ssize_t n;
+
+	tc->preamble_sent = 1;
+	if (tc->spec.preamble_len == 0)
+		return 0;
+	n = send(fd, tc->spec.preamble, tc->spec.preamble_len, MSG_NOSIGNAL);
+	if (n == (ssize_t)tc->spec.preamble_len)
+		return 0;
+	if (n >= 0)
+		errno = EAGAIN;
+	return -1;
+}
+
+/* The plain connection bev is up: send the preamble; with TLS, the
+ * socket becomes a TLS bufferevent's (bev freed) and its handshake
+ * starts.  -1 with errno if it failed (bev then still to be freed). */
+static int
+target_preamble_then_tls(struct target_connect *tc, struct bufferevent *bev)
+{
+	struct timeval tv = { WSB_CONNECT_TIMEOUT_SEC, 0 };
+	int	       fd = bufferevent_getfd(bev);
+
+	if (target_send_preamble(tc, fd) == -1)
+		return -1;
+	if (!tc->spec.tls)
+		return 0;
+	bufferevent_setfd(bev, -1); /* fd is the TLS bufferevent's now */
+	bufferevent_free(bev);
+	if ((tc->bev = target_tls_wrap(tc, fd)) == NULL) {
+		close(fd);
+		tc->last_err = ENOMEM;
+		target_try_next(tc);
+		return 0;
+	}
+	bufferevent_set_timeouts(tc->bev, NULL, &tv);
+	bufferevent_setcb(tc->bev, NULL, NULL, target_event_cb, tc);
+	bufferevent_enable(tc->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
 /* Connected, refused or timed out. */
 static void
 target_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct target_connect *tc = arg;
-	int		       err;
+	int		       err, tls;
 
+	if ((what & BEV_EVENT_CONNECTED) && !tc->preamble_sent) {
+		tls = tc->spec.tls; /* tc may be gone after try_next */
+		if (target_preamble_then_tls(tc, bev) == -1) {
+			tc->last_err = errno;
+			bufferevent_free(bev);
+			tc->bev = NULL;
+			target_try_next(tc);
+			return;
+		}
+		if (tls)
+			return; /* the TLS handshake is under way */
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		tc->bev = NULL;
@@ -339,7 +413,7 @@ target_event_cb(struct bufferevent *bev, short what, void *arg)
 	err = EVUTIL_SOCKET_ERROR();
 	if (what & BEV_EVENT_TIMEOUT)
 		err = ETIMEDOUT;
-	else if (tc->spec.tls)
+	else if (bufferevent_openssl_get_ssl(bev) != NULL)
 		target_tls_reason(tc, bev, err);
 	tc->last_err = err != 0 ? err : ECONNREFUSED;
 	bufferevent_free(bev);

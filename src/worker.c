@@ -22,6 +22,7 @@
 #include "http.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "worker.h"
 #include "wsb_limits.h"
 
@@ -35,6 +36,14 @@ static int   worker_listen(struct worker *, char *, size_t);
 static int   worker_listen_shared(struct worker *, char *, size_t);
 static int  worker_listener_add(struct worker *, struct evconnlistener *, int);
 static void worker_stop_accepting(struct worker *);
+static void worker_lag_cb(evutil_socket_t, short, void *);
+
+/* Each worker's loop-lag timer (--metrics), by worker id: the timer and
+ * when it is due (CLOCK_MONOTONIC, microseconds). */
+static struct worker_lag {
+	struct event *ev;
+	long long     due_us;
+} worker_lags[WSB_MAX_WORKERS];
 
 /* Milliseconds on the monotonic clock. */
 long long
@@ -44,6 +53,38 @@ worker_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Microseconds on the monotonic clock. */
+static long long
+worker_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Arm the loop-lag timer of w for WSB_LOOP_LAG_SAMPLE_MSEC from now. */
+static void
+worker_lag_arm(struct worker *w)
+{
+	struct worker_lag *l = &worker_lags[w->id];
+	struct timeval	   tv = { 0, WSB_LOOP_LAG_SAMPLE_MSEC * 1000 };
+
+	l->due_us = worker_now_us() + WSB_LOOP_LAG_SAMPLE_MSEC * 1000LL;
+	evtimer_add(l->ev, &tv);
+}
+
+/* The loop-lag timer fired: how late it fired is the lag (a loop busy
+ * with other callbacks, or blocked, runs its timers late). */
+static void
+worker_lag_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	metrics_loop_lag(w, worker_now_us() - worker_lags[w->id].due_us);
+	worker_lag_arm(w);
 }
 
 /* The addresses of the sockets handed in (listen.c), n of them, into
@@ -321,6 +362,12 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (w->server->cfg->metrics_port != NULL &&
+	    (worker_lags[id].ev = evtimer_new(w->base, worker_lag_cb, w)) ==
+		NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (worker_listen(w, err, errlen) == -1)
 		goto fail;
 	if (w->nlisteners == 0) {
@@ -359,6 +406,9 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	/* Armed here: the first sample must not count the start-up. */
+	if (worker_lags[w->id].ev != NULL)
+		worker_lag_arm(w);
 	event_base_dispatch(w->base);
 	return NULL;
 }
@@ -423,6 +473,10 @@ worker_join_free(struct worker *w)
 		evconnlistener_free(w->listeners[i]);
 	if (w->backoff != NULL)
 		event_free(w->backoff);
+	if (worker_lags[w->id].ev != NULL) {
+		event_free(worker_lags[w->id].ev);
+		worker_lags[w->id].ev = NULL;
+	}
 	if (w->scratch != NULL)
 		evbuffer_free(w->scratch);
 	if (w->notify != NULL)
@@ -483,6 +537,7 @@ void
 worker_session_started(struct worker *w)
 {
 	atomic_fetch_add(&w->server->active_sessions, 1);
+	METRICS_INC(w, connections);
 }
 
 /* Count an ended session; the main thread's tick acts on the counts. */

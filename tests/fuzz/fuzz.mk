@@ -8,7 +8,7 @@ B ?= build-fuzz
 CC = clang
 HARNESSES = fuzz_frame fuzz_http fuzz_handshake fuzz_web_path fuzz_auth \
 	fuzz_token_file fuzz_token_redis \
-	fuzz_token_jwt fuzz_token
+	fuzz_token_jwt fuzz_token fuzz_forwarded fuzz_proxy_proto
 
 # The pure modules, read from Makefile.am so a new one is linked too.
 PURE := $(filter src/%.c,$(shell sed -n \
