@@ -81,5 +81,12 @@ void	       worker_join_free(struct worker *w);
 void	       worker_session_started(struct worker *w);
 void	       worker_session_ended(struct worker *w, int was_websocket);
 long long      worker_now_ms(void);
+/*
+ * Whether another socket already listens on sa (len bytes): a bind
+ * without SO_REUSEPORT then fails with EADDRINUSE, whereas our own
+ * listeners (SO_REUSEPORT) would join it silently.  Returns 1 if held,
+ * 0 if free or if the probe itself cannot tell.  Any thread.
+ */
+int worker_port_held(const struct sockaddr *sa, socklen_t len);
 
 #endif

@@ -1,5 +1,5 @@
-/* Start-up, signals and the lifecycle options; the work is in the
- * worker threads. */
+/* Start-up and the lifecycle options (signals: main_signal.c); the work
+ * is in the worker threads. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
+#include "main_int.h"
 #include "metrics.h"
 #include "notify.h"
 #include "record.h"
@@ -28,186 +29,29 @@
 #include "wrap.h"
 #include "wsb_limits.h"
 
-/* How often the main thread looks at the session counters. */
-#define MAIN_TICK_MSEC 100
-
-struct main_state {
-	struct server	   server;
-	struct worker	  *workers[WSB_MAX_WORKERS];
-	int		   nworkers;
-	struct event_base *base;
-	struct wrap	  *wrap;
-	long long	   started_ms;
-	long long	   stop_deadline_ms; /* 0: not stopping */
-	int		   accepting;
-	int		   draining; /* SIGUSR2: sessions end by themselves */
-	int		   exit_code;
-};
-
-static void main_stop(struct main_state *, const char *);
-static void main_stop_cb(evutil_socket_t, short, void *);
-static void main_drain_cb(evutil_socket_t, short, void *);
-static void main_reload_cb(evutil_socket_t, short, void *);
-static void main_reopen_cb(evutil_socket_t, short, void *);
-static void main_ignored_cb(evutil_socket_t, short, void *);
-static void main_wrap_exit(int, void *);
 static void main_tick_cb(evutil_socket_t, short, void *);
+static int  main_port_shared(const struct main_state *);
 static void main_check_target(const struct config *);
 static void main_log_settings(const struct main_state *);
 static void main_run(struct main_state *);
-static void main_signals_mask(int);
 static void main_stdio_open(void);
 static int  main_tokens(struct server *, char *, size_t);
 
-/*
- * Every signal an operator might send, and what it does: none kills the
- * process silently.  SIGQUIT stops gracefully, as nginx's does; the
- * rest at the end are logged and ignored (SIGXFSZ then gives EFBIG).
- * SIGPIPE is ignored outright; SIGCHLD belongs to wrap mode.
- */
-static const struct main_signal {
-	int sig;
-	void (*cb)(evutil_socket_t, short, void *);
-} main_signals[] = {
-	{ SIGINT, main_stop_cb },
-	{ SIGTERM, main_stop_cb },
-	{ SIGQUIT, main_stop_cb },
-	{ SIGUSR2, main_drain_cb },
-	{ SIGHUP, main_reload_cb },
-	{ SIGUSR1, main_reopen_cb },
-	{ SIGALRM, main_ignored_cb },
-	{ SIGVTALRM, main_ignored_cb },
-	{ SIGPROF, main_ignored_cb },
-	{ SIGIO, main_ignored_cb },
-	{ SIGPWR, main_ignored_cb },
-	{ SIGSTKFLT, main_ignored_cb },
-	{ SIGXCPU, main_ignored_cb },
-	{ SIGXFSZ, main_ignored_cb },
-};
-#define MAIN_NSIGNALS (sizeof(main_signals) / sizeof(main_signals[0]))
-
-/* Stop accepting, send every client Close 1001 and exit once the
- * sessions have closed (or --shutdown-timeout passed).  A second stop
- * exits at once.  why names the cause in the log line. */
-static void
-main_stop(struct main_state *ms, const char *why)
+/* Whether, our own listeners closed, another process listens on one of
+ * our TCP listen addresses (a successor that joined with --reuse-port). */
+static int
+main_port_shared(const struct main_state *ms)
 {
-	const struct config *cfg = ms->server.cfg;
-	int		     i, active;
+	const struct server *srv = &ms->server;
+	int		     i;
 
-	if (ms->stop_deadline_ms != 0 || cfg->shutdown_timeout == 0) {
-		log_info("%s, exiting now", why);
-		notify_stopping("exiting");
-		event_base_loopexit(ms->base, NULL);
-		return;
-	}
-	active = atomic_load(&ms->server.active_sessions);
-	log_info("%s: no longer accepting, Close 1001 to %d session%s, "
-		 "exiting when they have closed (at most %d s)",
-	    why, active, active == 1 ? "" : "s", cfg->shutdown_timeout);
-	notify_stopping("stopping: Close 1001 to every session");
-	ms->accepting = 0;
-	atomic_store(&ms->server.accepting, 0);
-	ms->stop_deadline_ms =
-	    worker_now_ms() + (long long)cfg->shutdown_timeout * 1000;
-	for (i = 0; i < ms->nworkers; i++)
-		worker_command(ms->workers[i], WORKER_CMD_GOING_AWAY);
-}
-
-/* SIGINT, SIGTERM or SIGQUIT: stop gracefully (main_stop). */
-static void
-main_stop_cb(evutil_socket_t sig, short what, void *arg)
-{
-	char why[64];
-
-	snprintf(why, sizeof(why), "got %s", daemon_signal_name((int)sig));
-	main_stop(arg, why);
-}
-
-/* SIGUSR2: drain for a rolling restart: stop accepting, let the live
- * sessions end by themselves, exit when the last has (main_tick_cb). */
-static void
-main_drain_cb(evutil_socket_t sig, short what, void *arg)
-{
-	struct main_state *ms = arg;
-	int		   i, active;
-
-	if (!ms->accepting) {
-		log_info("got SIGUSR2: already %s",
-		    ms->draining ? "draining" : "stopping");
-		return;
-	}
-	active = atomic_load(&ms->server.active_sessions);
-	log_info("got SIGUSR2: draining: no longer accepting; %d session%s "
-		 "go on, exiting when the last has ended",
-	    active, active == 1 ? "" : "s");
-	notify_stopping("draining");
-	ms->accepting = 0;
-	atomic_store(&ms->server.accepting, 0);
-	ms->draining = 1;
-	for (i = 0; i < ms->nworkers; i++)
-		worker_command(ms->workers[i], WORKER_CMD_STOP_ACCEPT);
-}
-
-/* SIGHUP: reload certificate, key and CA files and the token source;
- * live sessions go on.  Told to systemd as a reload. */
-static void
-main_reload_cb(evutil_socket_t sig, short what, void *arg)
-{
-	struct main_state *ms = arg;
-	char		   err[512];
-
-	/* Stopping or draining, systemd has been told STOPPING=1: no
-	 * READY=1 may follow. */
-	if (ms->accepting)
-		notify_reloading();
-	token_router_reload(ms->server.tokens);
-	if (!tls_server_enabled())
-		log_info("got SIGHUP: %s",
-		    ms->server.tokens != NULL ?
-			"reloading the token source; no TLS certificate "
-			"to reload" :
-			"no TLS certificate or token source to reload");
-	else if (tls_reload(ms->server.cfg, err, sizeof(err)) == -1)
-		log_warnx("got SIGHUP: reload failed, keeping the old "
-			  "certificate: %s",
-		    err);
-	else
-		log_info("got SIGHUP: certificate, key and CA files reloaded");
-	if (ms->accepting)
-		notify_ready("reloaded");
-}
-
-/* SIGUSR1: reopen --log-file (logrotate's postrotate). */
-static void
-main_reopen_cb(evutil_socket_t sig, short what, void *arg)
-{
-	struct main_state *ms = arg;
-
-	if (ms->server.cfg->log_file == NULL)
-		log_info("got SIGUSR1: no --log-file to reopen");
-	else
-		log_reopen();
-}
-
-/* A signal that would kill the process by default: logged, ignored. */
-static void
-main_ignored_cb(evutil_socket_t sig, short what, void *arg)
-{
-	log_info("got %s: ignored", daemon_signal_name((int)sig));
-}
-
-/* Wrap mode's command exited and --wrap-mode exit: stop as on SIGTERM
- * and exit with its status. */
-static void
-main_wrap_exit(int code, void *arg)
-{
-	struct main_state *ms = arg;
-	char		   why[64];
-
-	ms->exit_code = code;
-	snprintf(why, sizeof(why), "wrapped command exited (%d)", code);
-	main_stop(ms, why);
+	for (i = 0; i < srv->nlisten; i++)
+		if (srv->listen_addrs[i].ss_family != AF_UNIX &&
+		    worker_port_held(
+			(const struct sockaddr *)&srv->listen_addrs[i],
+			srv->listen_addr_lens[i]))
+			return 1;
+	return 0;
 }
 
 /* Act on --run-once, --timeout and --idle-timeout. */
@@ -243,6 +87,16 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 			worker_command(ms->workers[i], WORKER_CMD_STOP_ACCEPT);
 		ms->accepting = 0;
 		atomic_store(&ms->server.accepting, 0);
+	}
+	/* Once the workers have surely closed their listeners. */
+	if (ms->draining && ms->metrics != NULL &&
+	    now - ms->drain_ms >= MAIN_HANDOVER_MSEC && main_port_shared(ms)) {
+		/* A successor joined the port (--reuse-port): its /healthz
+		 * answers from now on, not our 503 half the time. */
+		log_info("draining: another process listens on the port; "
+			 "its /metrics and /healthz answer from now on");
+		metrics_stop(ms->metrics);
+		ms->metrics = NULL;
 	}
 	if (!ms->accepting && active == 0) {
 		log_info("no longer accepting and no sessions left, exiting");
@@ -348,37 +202,6 @@ main_log_settings(const struct main_state *ms)
 	    ms->nworkers == 1 ? "" : "s");
 }
 
-/* Block (how SIG_BLOCK) or unblock (SIG_UNBLOCK) main_signals: blocked
- * from the first line of main() until their handlers are in place, so
- * one sent during start-up waits instead of killing silently. */
-static void
-main_signals_mask(int how)
-{
-	sigset_t set;
-	size_t	 i;
-
-	sigemptyset(&set);
-	for (i = 0; i < MAIN_NSIGNALS; i++)
-		sigaddset(&set, main_signals[i].sig);
-	sigprocmask(how, &set, NULL);
-}
-
-/* Handle every signal of main_signals on base (ev gets the events),
- * then let through those that waited. */
-static void
-main_signals_add(struct main_state *ms, struct event **ev)
-{
-	size_t i;
-
-	for (i = 0; i < MAIN_NSIGNALS; i++)
-		if ((ev[i] = evsignal_new(ms->base, main_signals[i].sig,
-			 main_signals[i].cb, ms)) == NULL ||
-		    evsignal_add(ev[i], NULL) == -1)
-			fatalx("cannot handle %s",
-			    daemon_signal_name(main_signals[i].sig));
-	main_signals_mask(SIG_UNBLOCK);
-}
-
 /* Descriptors 0, 1 and 2 open (on /dev/null if they were closed), so
  * no socket or log file of ours takes one and is later closed by -D's
  * redirection or written to as stderr. */
@@ -416,7 +239,7 @@ main_serve(struct main_state *ms)
 	main_log_settings(ms);
 	/* A session holds a client and a target socket, and its recording
 	 * with --record. */
-	if ((nofile = daemon_raise_nofile()) != -1)
+	if ((nofile = ms->nofile) != -1)
 		log_info("open files: up to %ld, room for about %ld "
 			 "sessions",
 		    nofile,
@@ -437,15 +260,16 @@ main_serve(struct main_state *ms)
 static void
 main_run(struct main_state *ms)
 {
-	struct event	      *sigs[MAIN_NSIGNALS], *tick;
-	struct metrics_server *metrics;
-	struct timeval	       tv = { 0, MAIN_TICK_MSEC * 1000 };
-	char		       err[512];
-	size_t		       i;
+	struct event  *tick;
+	struct timeval tv = { 0, MAIN_TICK_MSEC * 1000 };
+	char	       err[512];
+	size_t	       i;
 
 	if ((ms->base = event_base_new()) == NULL)
 		fatalx("cannot create the main event loop");
-	main_signals_add(ms, sigs);
+	main_signals_add(ms);
+	/* Before any socket is accepted; logged once listening. */
+	ms->nofile = daemon_raise_nofile();
 	tick = event_new(ms->base, -1, EV_PERSIST, main_tick_cb, ms);
 	if (tick == NULL || evtimer_add(tick, &tv) == -1)
 		fatalx("cannot set up the main timer");
@@ -456,7 +280,7 @@ main_run(struct main_state *ms)
 		ms->nworkers++;
 	}
 	/* NULL with an empty err: no --metrics. */
-	if ((metrics = metrics_start(ms->base, &ms->server, err,
+	if ((ms->metrics = metrics_start(ms->base, &ms->server, err,
 		 sizeof(err))) == NULL &&
 	    err[0] != '\0')
 		fatalx("%s", err);
@@ -464,7 +288,7 @@ main_run(struct main_state *ms)
 
 	event_base_dispatch(ms->base);
 
-	metrics_stop(metrics);
+	metrics_stop(ms->metrics);
 
 	for (i = 0; i < (size_t)ms->nworkers; i++)
 		worker_command(ms->workers[i], WORKER_CMD_STOP);
@@ -475,8 +299,7 @@ main_run(struct main_state *ms)
 	token_router_free(ms->server.tokens);
 	ms->server.tokens = NULL;
 	daemon_pid_file_remove(ms->server.cfg->pid_file);
-	for (i = 0; i < MAIN_NSIGNALS; i++)
-		event_free(sigs[i]);
+	main_signals_free(ms);
 	event_free(tick);
 	event_base_free(ms->base);
 }

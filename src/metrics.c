@@ -15,8 +15,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -41,13 +39,70 @@
 struct metrics_slot metrics_slots[WSB_MAX_WORKERS];
 
 struct metrics_server {
-	struct evhttp *http;
-	struct server *srv;
-	const char    *plugin; /* the token plugin's name, or NULL */
-	double	       start_time;
+	struct evhttp	      *http;
+	struct server	      *srv;
+	const char	      *plugin; /* the token plugin's name, or NULL */
+	double		       start_time;
+	struct evconnlistener *listeners[METRICS_MAX_LISTENERS];
+	int		       nlisteners;
+	struct event	      *backoff; /* out of descriptors: a pause */
 };
 
+/* The one metrics server, for its listeners' error callback (whose
+ * argument evhttp takes). */
+static struct metrics_server *metrics_current;
+
 static void metrics_request_cb(struct evhttp_request *, void *);
+
+/* Reply code (reason) with what the output buffer holds; to HEAD, its
+ * length in Content-Length and no body (evhttp 2.1 would send it). */
+static void
+metrics_send(struct evhttp_request *req, int code, const char *reason)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	char		 len[24];
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu", evbuffer_get_length(out));
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Content-Length", len);
+		evbuffer_drain(out, evbuffer_get_length(out));
+	}
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+/* accept() failed: out of descriptors or memory, pause the listeners
+ * (as the workers do) rather than spin; anything else is passing. */
+static void
+metrics_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct metrics_server *ms = metrics_current;
+	struct timeval	       tv = { 0, WSB_ACCEPT_BACKOFF_MSEC * 1000 };
+	int		       err = EVUTIL_SOCKET_ERROR(), i;
+
+	if (ms == NULL ||
+	    (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+		err != ENOMEM)) {
+		log_debug("metrics: accept: %s", strerror(err));
+		return;
+	}
+	log_warnx("metrics: accept: %s; pausing %d ms", strerror(err),
+	    WSB_ACCEPT_BACKOFF_MSEC);
+	for (i = 0; i < ms->nlisteners; i++)
+		evconnlistener_disable(ms->listeners[i]);
+	evtimer_add(ms->backoff, &tv);
+}
+
+/* Accept again after the pause. */
+static void
+metrics_backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics_server *ms = arg;
+	int		       i;
+
+	for (i = 0; i < ms->nlisteners; i++)
+		evconnlistener_enable(ms->listeners[i]);
+}
 
 /* Record a loop-lag sample of worker w (its own thread). */
 void
@@ -160,7 +215,7 @@ metrics_scrape(struct metrics_server *ms, struct evhttp_request *req)
 	free(sum);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, 200, "OK", NULL);
+	metrics_send(req, 200, "OK");
 }
 
 /* Answer a request: GET or HEAD /metrics and /healthz, else 404 (405
@@ -198,28 +253,11 @@ metrics_request_cb(struct evhttp_request *req, void *arg)
 	evhttp_add_header(hdr, "Content-Type", "text/plain; charset=utf-8");
 	if (atomic_load(&ms->srv->accepting)) {
 		evbuffer_add_printf(out, "ok\n");
-		evhttp_send_reply(req, 200, "OK", NULL);
+		metrics_send(req, 200, "OK");
 	} else {
 		evbuffer_add_printf(out, "draining\n");
-		evhttp_send_reply(req, 503, "Service Unavailable", NULL);
+		metrics_send(req, 503, "Service Unavailable");
 	}
-}
-
-/* Whether another socket listens on sa (len bytes): a plain bind says
- * EADDRINUSE.  The main port's rule (worker.c), for --metrics. */
-static int
-metrics_port_held(const struct sockaddr *sa, socklen_t len)
-{
-	int fd, one = 1, held;
-
-	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return 0;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	held = bind(fd, sa, len) == -1 && errno == EADDRINUSE;
-	close(fd);
-	return held;
 }
 
 /*
@@ -261,7 +299,7 @@ metrics_bind(struct metrics_server *ms, struct event_base *base,
 		flags |= LEV_OPT_REUSEABLE_PORT;
 		http_format_sockaddr(addr, sizeof(addr), ai->ai_addr);
 		if (!ms->srv->cfg->reuse_port &&
-		    metrics_port_held(ai->ai_addr, ai->ai_addrlen)) {
+		    worker_port_held(ai->ai_addr, ai->ai_addrlen)) {
 			snprintf(err, errlen,
 			    "--metrics: cannot listen on %s: %s (another "
 			    "process holds it; --reuse-port shares it)",
@@ -287,6 +325,8 @@ metrics_bind(struct metrics_server *ms, struct event_base *base,
 			freeaddrinfo(res);
 			return -1;
 		}
+		evconnlistener_set_error_cb(l, metrics_accept_error_cb);
+		ms->listeners[ms->nlisteners++] = l;
 		log_info("metrics: http://%s/metrics and /healthz", addr);
 		n++;
 		if (host != NULL)
@@ -320,6 +360,13 @@ metrics_start(struct event_base *base, struct server *srv, char *err,
 		return NULL;
 	}
 	ms->srv = srv;
+	if ((ms->backoff = evtimer_new(base, metrics_backoff_cb, ms)) ==
+	    NULL) {
+		metrics_stop(ms);
+		snprintf(err, errlen, "--metrics: out of memory");
+		return NULL;
+	}
+	metrics_current = ms;
 	if (cfg->token_plugin != NULL &&
 	    (ops = token_plugin_find(cfg->token_plugin)) != NULL)
 		ms->plugin = ops->name;
@@ -348,6 +395,10 @@ metrics_stop(struct metrics_server *ms)
 {
 	if (ms == NULL)
 		return;
+	if (metrics_current == ms)
+		metrics_current = NULL;
+	if (ms->backoff != NULL)
+		event_free(ms->backoff);
 	evhttp_free(ms->http);
 	free(ms);
 }

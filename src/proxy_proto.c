@@ -110,15 +110,22 @@ proxy_proto_v1(const unsigned char *p, size_t len, struct proxy_header *h)
 }
 
 /* The next field of a v1 line at *s (before end) into f (flen bytes),
- * *s then past it and its one space.  -1 if empty or too long. */
+ * *s then past it and its one space.  -1 if empty, too long, or not
+ * visible ASCII. */
 static int
 proxy_proto_v1_field(const char **s, const char *end, char *f, size_t flen)
 {
 	const char *sp = memchr(*s, ' ', (size_t)(end - *s));
-	size_t	    n = (size_t)((sp != NULL ? sp : end) - *s);
+	size_t	    n = (size_t)((sp != NULL ? sp : end) - *s), i;
 
 	if (n == 0 || n >= flen)
 		return -1;
+	/* Visible ASCII only: a NUL (or any control) would end the field
+	 * early for inet_pton and strlen. */
+	for (i = 0; i < n; i++)
+		if ((unsigned char)(*s)[i] < 0x21 ||
+		    (unsigned char)(*s)[i] > 0x7e)
+			return -1;
 	memcpy(f, *s, n);
 	f[n] = '\0';
 	*s += n + (sp != NULL);

@@ -128,10 +128,11 @@ session_http_forwarded(struct session *s, const struct http_request *req)
 		s->conn_client = s->client_addr;
 		s->conn_client_len = s->client_addr_len;
 	}
-	/* The TCP peer is judged, never a PROXY header's client. */
-	if (getpeername(bufferevent_getfd(s->client.bev),
-		(struct sockaddr *)&ss, &len) == 0 &&
-	    forwarded_addr_from_sockaddr((struct sockaddr *)&ss, &peer) == 0 &&
+	/* Judged: who wrote these headers, the connection's client (the
+	 * TCP peer, or the client a PROXY header named: behind a TCP-mode
+	 * proxy the headers are the client's own, never to be believed). */
+	if (forwarded_addr_from_sockaddr((struct sockaddr *)&s->conn_client,
+		&peer) == 0 &&
 	    forwarded_trust_parse(cfg->trusted_proxy, &trust, NULL, 0) == 0 &&
 	    forwarded_trusts(&trust, &peer))
 		r = forwarded_client(req, &trust, &client, &how);

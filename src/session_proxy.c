@@ -42,12 +42,20 @@ session_proxy_start(struct session *s, int fd)
 	struct session_proxy *sp;
 
 	s->sniff_fd = fd; /* session_end() closes it until we are done */
-	if ((sp = calloc(1, sizeof(*sp))) == NULL) {
+	/* Not calloc: the 2 KiB buffer need not be zeroed (a third of the
+	 * phase's cost per connection). */
+	if ((sp = malloc(sizeof(*sp))) == NULL) {
 		session_warn(s, "out of memory, connection dropped");
 		session_end(s);
 		return;
 	}
+	sp->ev = NULL;
+	sp->have = 0;
 	s->proxy = sp;
+	/* A proxy writes its header as soon as it has connected: it is
+	 * usually here already, and then no read event is needed. */
+	if (session_proxy_read(s, fd) == 1)
+		return;
 	sp->ev =
 	    event_new(s->worker->base, fd, EV_READ, session_proxy_read_cb, s);
 	if (sp->ev == NULL || session_proxy_wait(s) == -1) {

@@ -183,13 +183,8 @@ worker_base_new(void)
 	return base;
 }
 
-/*
- * Whether another socket already listens on sa (len bytes): a bind
- * without SO_REUSEPORT then fails with EADDRINUSE, whereas our own
- * listeners (SO_REUSEPORT) would join it silently.  Returns 1 if held,
- * 0 if free or if the probe itself cannot tell.
- */
-static int
+/* Whether another socket already listens on sa; see worker.h. */
+int
 worker_port_held(const struct sockaddr *sa, socklen_t len)
 {
 	int fd, one = 1, held;

@@ -15,7 +15,7 @@ from backends import ThreadedServer
 from conftest import wsbridge_argv0
 from wsutil import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, ConnectionGone,
                     close_payload, free_port, have_ipv6, start_echo_backend,
-                    stop_process)
+                    stop_process, wait_for)
 
 
 def run_cli(*args, timeout=10):
@@ -131,9 +131,11 @@ def test_reuse_port_joins_a_held_port(start_bridge, echo_backend):
     first = start_bridge(echo_backend[1], expect_exit=True)
     second = start_bridge(echo_backend[1], "--reuse-port", port=first.port)
     echo(second.url)
-    assert "another process listens there too (--reuse-port)" in \
-        second.log(), second.log()
+    # The port accepted already (the first instance): wait for the line.
+    assert wait_for(lambda: "another process listens there too "
+                    "(--reuse-port)" in second.log(), 5), second.log()
     alone = start_bridge(echo_backend[1], "--reuse-port")
+    assert wait_for(lambda: "listening on" in alone.log(), 5)
     assert "another process listens" not in alone.log(), alone.log()
     first.proc.terminate()
     assert first.wait_exit(10) == 0

@@ -293,7 +293,12 @@ def test_rolling_restart_loses_nothing(farm):
                         new.bridge.log(), 5), new.bridge.log()
         os.kill(old.bridge.pid, signal.SIGUSR2)
         assert wait_for(lambda: "draining" in old.bridge.log(), 3)
-        time.sleep(2.5)  # the stream goes on meanwhile
+        # The successor answers the health checks from now on: the old
+        # one's 503 does not flap the server in haproxy.
+        assert wait_for(lambda: "its /metrics and /healthz answer from now "
+                        "on" in old.bridge.log(), 3), old.bridge.log()
+        assert all(new.healthy() for _ in range(10))
+        time.sleep(2.0)  # the stream goes on meanwhile
         for cl in live:
             echo(cl, b"during the drain")
         for cl in live:

@@ -347,3 +347,29 @@ def test_nginx_forwarded_spoof(start_bridge, echo_backend, nginx):
     peer = upgrade_peer(b, ["Forwarded: for=%s" % SPOOF], host="127.0.0.1",
                         port=port, src=CLIENT_ADDR)
     assert host_of(peer) == CLIENT_ADDR, peer
+
+
+@pytest.mark.parametrize("named, want", [
+    # A TCP-mode proxy (haproxy send-proxy) names a client that is not a
+    # trusted proxy: the HTTP headers are that client's own, a spoof.
+    ("203.0.113.9", "203.0.113.9"),
+    # It names a trusted proxy (nginx behind haproxy): its headers count.
+    ("127.0.0.1", SPOOF),
+])
+def test_trust_judges_the_proxy_protocol_client(start_bridge, echo_backend,
+                                                 named, want):
+    """With --proxy-protocol, the trust decision is about who wrote the
+    headers, the client the PROXY header named, never the TCP peer (the
+    proxy in TCP mode, which is trusted here)."""
+    b = start_bridge(echo_backend[1], "--proxy-protocol",
+                     "--trusted-proxy", "127.0.0.1")
+    before = len(CONN_RE.findall(b.log()))
+    with connect("127.0.0.1", b.port) as cl:
+        cl.send(b"PROXY TCP4 %s 127.0.0.1 5555 %d\r\n"
+                % (named.encode(), b.port))
+        cl.send(handshake_request("127.0.0.1", b.port, extra=[
+            "X-Forwarded-For: %s" % SPOOF]))
+        assert cl.read_response().status == 101
+    assert wait_for(lambda: len(CONN_RE.findall(b.log())) > before)
+    assert host_of(CONN_RE.findall(b.log())[before][1]) == want, \
+        b.log()[-1500:]

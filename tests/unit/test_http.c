@@ -1058,6 +1058,10 @@ static const struct sockaddr_case sockaddr_cases[] = {
 	{ "unix socket", AF_UNIX, NULL, 0, 64, "unix", 4 },
 	{ "unknown family", AF_UNSPEC, NULL, 0, 64, "unix", 4 },
 	{ "cut as snprintf cuts", AF_INET6, "::1", 5900, 4, "[::", 10 },
+	{ "IPv4 cut as snprintf cuts", AF_INET, "10.20.30.40", 5900, 6,
+	    "10.20", 16 },
+	{ "IPv4 every octet width", AF_INET, "0.9.99.255", 1, 64,
+	    "0.9.99.255:1", 12 },
 };
 
 Test(http_format_sockaddr, table)
