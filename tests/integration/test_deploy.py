@@ -257,7 +257,9 @@ def test_instance_killed(farm):
         try:
             echo(cl, b"are you there")
             kept += 1
-        except (ConnectionGone, AssertionError, OSError):
+        except (ConnectionGone, OSError):
+            # No Close frame, the connection just ends: 1006 to a
+            # browser (a Close frame would fail recv_data instead).
             dropped += 1
     assert dropped == counts[0] and kept == 6 - counts[0], (dropped, kept)
     for _ in range(10):
