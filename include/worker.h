@@ -33,12 +33,16 @@ typedef void (*worker_close_all_fn)(struct worker *w);
 typedef void (*worker_going_away_fn)(struct worker *w);
 
 /* Shared by every thread: immutable config and atomic counters. */
+struct forwarded_trust;
+
 struct server {
 	const struct config    *cfg;
 	worker_accept_fn	accept;
 	worker_close_all_fn	close_all;
 	worker_going_away_fn	going_away;
 	struct token_router    *tokens; /* NULL: one fixed target */
+	struct forwarded_trust *trust;	/* --trusted-proxy, parsed once
+					      * at start; NULL: none */
 	atomic_int		active_sessions;
 	atomic_ullong		next_session_id;
 	atomic_int		websocket_sessions_ended; /* --run-once */

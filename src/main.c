@@ -15,6 +15,7 @@
 
 #include "wsb_config.h"
 #include "daemon.h"
+#include "forwarded.h"
 #include "http.h"
 #include "log.h"
 #include "main_int.h"
@@ -36,6 +37,7 @@ static void main_log_settings(const struct main_state *);
 static void main_run(struct main_state *);
 static void main_stdio_open(void);
 static int  main_tokens(struct server *, char *, size_t);
+static int  main_trust(struct server *, char *, size_t);
 
 /* Whether, our own listeners closed, another process listens on one of
  * our TCP listen addresses (a successor that joined with --reuse-port). */
@@ -162,6 +164,27 @@ main_tokens(struct server *srv, char *err, size_t errlen)
 		snprintf(err, errlen, "--token-plugin %s: %s", ops->name, why);
 		return -1;
 	}
+	return 0;
+}
+
+/* --trusted-proxy's list parsed once, for every request head to use
+ * (config_parse checked it already).  -1 with err (out of memory). */
+static int
+main_trust(struct server *srv, char *err, size_t errlen)
+{
+	struct forwarded_trust *t;
+
+	if (srv->cfg->trusted_proxy == NULL)
+		return 0;
+	if ((t = malloc(sizeof(*t))) == NULL ||
+	    forwarded_trust_parse(srv->cfg->trusted_proxy, t, err, errlen) ==
+		-1) {
+		if (t == NULL)
+			snprintf(err, errlen, "out of memory");
+		free(t);
+		return -1;
+	}
+	srv->trust = t;
 	return 0;
 }
 
@@ -409,7 +432,8 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	main_check_target(&cfg);
-	if (web_init(&cfg, err, sizeof(err)) == -1 ||
+	if (main_trust(&ms.server, err, sizeof(err)) == -1 ||
+	    web_init(&cfg, err, sizeof(err)) == -1 ||
 	    tls_init(&cfg, err, sizeof(err)) == -1 ||
 	    main_tokens(&ms.server, err, sizeof(err)) == -1) {
 		fprintf(stderr, "wsbridge: %s\n", err);
@@ -417,6 +441,7 @@ main(int argc, char **argv)
 	}
 
 	main_run(&ms);
+	free(ms.server.trust);
 	tls_free();
 	log_close();
 	config_free(&cfg);
@@ -426,6 +451,7 @@ fail:
 	/* Start-up refused: exit 2 (or 1 if set), leaving nothing allocated
 	 * behind. */
 	token_router_free(ms.server.tokens);
+	free(ms.server.trust);
 	tls_free();
 	log_close();
 	config_free(&cfg);

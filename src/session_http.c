@@ -114,15 +114,14 @@ session_http_next(struct session *s)
 static void
 session_http_forwarded(struct session *s, const struct http_request *req)
 {
-	const struct config    *cfg = session_config(s);
-	struct forwarded_trust	trust;
-	struct forwarded_addr	peer, client;
-	struct sockaddr_storage ss;
-	socklen_t		len = sizeof(ss);
-	const char	       *how = NULL;
-	int			r = 0;
+	const struct forwarded_trust *trust = s->worker->server->trust;
+	struct forwarded_addr	      peer, client;
+	struct sockaddr_storage	      ss;
+	socklen_t		      len = sizeof(ss);
+	const char		     *how = NULL;
+	int			      r = 0;
 
-	if (cfg->trusted_proxy == NULL)
+	if (trust == NULL)
 		return;
 	if (s->conn_client_len == 0) {
 		s->conn_client = s->client_addr;
@@ -133,9 +132,8 @@ session_http_forwarded(struct session *s, const struct http_request *req)
 	 * proxy the headers are the client's own, never to be believed). */
 	if (forwarded_addr_from_sockaddr((struct sockaddr *)&s->conn_client,
 		&peer) == 0 &&
-	    forwarded_trust_parse(cfg->trusted_proxy, &trust, NULL, 0) == 0 &&
-	    forwarded_trusts(&trust, &peer))
-		r = forwarded_client(req, &trust, &client, &how);
+	    forwarded_trusts(trust, &peer))
+		r = forwarded_client(req, trust, &client, &how);
 	if (r == 1) {
 		len = forwarded_addr_to_sockaddr(&client, &ss);
 		if (len != s->client_addr_len ||

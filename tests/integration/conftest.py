@@ -278,3 +278,18 @@ def redis(tmp_path):
     yield make
     for r in servers:
         r.stop()
+
+
+@pytest.fixture
+def metrics_bridge(start_bridge, echo_backend):
+    """metrics_bridge(*opts, target_port=None, expect_exit=False) ->
+    (bridge, metrics port): a bridge to the echo backend (or target_port)
+    with --metrics 127.0.0.1:PORT, its metrics port accepting."""
+    def make(*opts, target_port=None, expect_exit=False):
+        port = free_port()
+        b = start_bridge(target_port or echo_backend[1], "--metrics",
+                         "127.0.0.1:%d" % port, *opts,
+                         expect_exit=expect_exit)
+        wait_accepting("127.0.0.1", port, b.proc)
+        return b, port
+    return make

@@ -79,20 +79,6 @@ def wait_value(port, name, want, timeout=5.0, **labels):
     return got["m"]
 
 
-@pytest.fixture
-def metrics_bridge(start_bridge, echo_backend):
-    """(bridge, metrics port): a bridge to the echo backend with
-    --metrics 127.0.0.1:PORT."""
-    def make(*opts, target_port=None, expect_exit=False):
-        port = free_port()
-        b = start_bridge(target_port or echo_backend[1], "--metrics",
-                         "127.0.0.1:%d" % port, *opts,
-                         expect_exit=expect_exit)
-        wsutil.wait_accepting("127.0.0.1", port, b.proc)
-        return b, port
-    return make
-
-
 def test_values_follow_real_sessions(metrics_bridge):
     b, mport = metrics_bridge()
     # The readiness probe of start_bridge was a connection: count from

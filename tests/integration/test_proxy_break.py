@@ -74,20 +74,6 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-@pytest.fixture
-def mbridge(start_bridge, echo_backend):
-    """mbridge(*opts, target_port=None, expect_exit=False) -> (bridge,
-    metrics port)."""
-    def make(*opts, target_port=None, expect_exit=False):
-        mport = free_port()
-        b = start_bridge(target_port or echo_backend[1], "--metrics",
-                         "127.0.0.1:%d" % mport, *opts,
-                         expect_exit=expect_exit)
-        wsutil.wait_accepting("127.0.0.1", mport, b.proc)
-        return b, mport
-    return make
-
-
 # --- PROXY protocol --------------------------------------------------------
 
 # (description, bytes, how long the bridge may take to close)
@@ -428,7 +414,7 @@ def test_every_ending_releases_once(start_bridge, echo_backend, tmp_path):
     assert value(m, "wsbridge_connections_open") <= 1
 
 
-def test_concurrent_upgrades_never_pass_the_limit(mbridge, backend):
+def test_concurrent_upgrades_never_pass_the_limit(metrics_bridge, backend):
     """400 concurrent upgrades over 2 workers with --max-connections 10:
     never more than 10 at the target at once, 101s plus 503s add up,
     and everything returns to 0 when closed."""
@@ -444,7 +430,7 @@ def test_concurrent_upgrades_never_pass_the_limit(mbridge, backend):
             with lock:
                 state["now"] -= 1
     be = backend(handler)
-    b, mport = mbridge("--max-connections", "10", "--workers", "2",
+    b, mport = metrics_bridge("--max-connections", "10", "--workers", "2",
                        target_port=be.port)
     results, socks = [], []
     rlock = threading.Lock()
@@ -506,10 +492,10 @@ def http_raw(port, data, timeout=5.0, shut=False):
         s.close()
 
 
-def test_metrics_http_oddities(mbridge):
+def test_metrics_http_oddities(metrics_bridge):
     """Pipelined requests each answered; HTTP/1.0
     answered then closed; a 100 KB head refused without a crash."""
-    b, mport = mbridge()
+    b, mport = metrics_bridge()
     out = http_raw(mport, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 3 +
                    b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
                    b"Connection: close\r\n\r\n", timeout=3)
@@ -526,11 +512,11 @@ def test_metrics_http_oddities(mbridge):
 
 
 @pytest.mark.parametrize("path", [b"/healthz", b"/metrics"])
-def test_metrics_head_has_no_body(mbridge, path):
+def test_metrics_head_has_no_body(metrics_bridge, path):
     """HEAD then GET on one keep-alive connection: the HEAD answer is a
     head only (RFC 9110 9.3.2), so the next bytes are the GET's status
     line."""
-    b, mport = mbridge()
+    b, mport = metrics_bridge()
     out = http_raw(mport, b"HEAD " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n"
                    b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
                    b"Connection: close\r\n\r\n", timeout=3)
@@ -539,10 +525,10 @@ def test_metrics_head_has_no_body(mbridge, path):
     assert rest.startswith(b"HTTP/1.1 200"), rest[:200]
 
 
-def test_metrics_slowloris_blocks_nothing(mbridge):
+def test_metrics_slowloris_blocks_nothing(metrics_bridge):
     """50 metrics clients that never finish their request: WebSocket
     sessions, scrapes and SIGTERM all go on (exit 0 within 3 s)."""
-    b, mport = mbridge("--shutdown-timeout", "2", expect_exit=True)
+    b, mport = metrics_bridge("--shutdown-timeout", "2", expect_exit=True)
     slow = []
     for _ in range(50):
         s = socket.create_connection(("127.0.0.1", mport), 5)
@@ -561,10 +547,10 @@ def test_metrics_slowloris_blocks_nothing(mbridge):
         s.close()
 
 
-def test_healthz_while_stopping(mbridge):
+def test_healthz_while_stopping(metrics_bridge):
     """During SIGTERM's drain (a session still open), /healthz says 503;
     the session gets Close 1001."""
-    b, mport = mbridge("--shutdown-timeout", "3", expect_exit=True)
+    b, mport = metrics_bridge("--shutdown-timeout", "3", expect_exit=True)
     c = raw(b.port)
     c.handshake()
     os.kill(b.pid, signal.SIGTERM)
@@ -583,11 +569,11 @@ def test_healthz_while_stopping(mbridge):
     assert b.wait_exit(5) == 0
 
 
-def test_metrics_flood_then_fd_exhaustion(mbridge):
+def test_metrics_flood_then_fd_exhaustion(metrics_bridge):
     """The process left 40 spare descriptors; 200 connections to the
     metrics port: the bridge still serves a WebSocket once they go, and a
     scrape works again; it never dies."""
-    b, mport = mbridge("--workers", "1")
+    b, mport = metrics_bridge("--workers", "1")
     time.sleep(0.2)
     base = open_fds(b.pid)
     r = subprocess.run(["prlimit", "--pid", str(b.pid),
@@ -613,10 +599,10 @@ def test_metrics_flood_then_fd_exhaustion(mbridge):
     assert wait_for(lambda: get(mport, "/healthz") == (200, "ok\n"), 3)
 
 
-def test_metrics_fd_exhaustion_log_bounded(mbridge):
+def test_metrics_fd_exhaustion_log_bounded(metrics_bridge):
     """Out of descriptors with metrics clients waiting: a few log lines,
     not a busy loop writing the log."""
-    b, mport = mbridge("--workers", "1")
+    b, mport = metrics_bridge("--workers", "1")
     time.sleep(0.2)
     base = open_fds(b.pid)
     subprocess.run(["prlimit", "--pid", str(b.pid), "--nofile=%d:%d"
@@ -630,10 +616,10 @@ def test_metrics_fd_exhaustion_log_bounded(mbridge):
     assert n < 100, "%d accept errors logged in 0.5 s" % n
 
 
-def test_scrapes_under_load_monotonic(mbridge):
+def test_scrapes_under_load_monotonic(metrics_bridge):
     """600 scrapes from 3 threads while 30 sessions relay: every scrape
     parses, counters never go down, nothing crashes (ASan: no report)."""
-    b, mport = mbridge("--workers", "2")
+    b, mport = metrics_bridge("--workers", "2")
     stop = threading.Event()
     errors = []
 
@@ -683,10 +669,10 @@ def test_scrapes_under_load_monotonic(mbridge):
     wait_value(mport, "wsbridge_websocket_sessions_open", 0)
 
 
-def test_label_values_never_from_user_input(mbridge, tmp_path):
+def test_label_values_never_from_user_input(metrics_bridge, tmp_path):
     """Odd methods, paths, tokens and versions from clients: every label
     value is from a fixed vocabulary, and promtool accepts the text."""
-    b, mport = mbridge()
+    b, mport = metrics_bridge()
     odd = [b'FOO\\"} 1\n / HTTP/1.1\r\nHost: x\r\n\r\n',
            b'GET /?token=a"b HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n'
            b'Connection: Upgrade\r\nSec-WebSocket-Version: 99"\r\n\r\n',
