@@ -47,7 +47,8 @@ void main_signals_mask(int how);
 /* Handle every signal on ms->base (the events in ms->sigs), then let
  * through those that waited.  Exits (fatalx) if one cannot be handled. */
 void main_signals_add(struct main_state *ms);
-/* Free the events of main_signals_add. */
+/* Free the events of main_signals_add; the signals are ignored from
+ * then on (the process is winding down). */
 void main_signals_free(struct main_state *ms);
 /* Stop accepting, send every client Close 1001 and exit once the
  * sessions have closed (or --shutdown-timeout passed); a second stop

@@ -207,13 +207,18 @@ main_signals_add(struct main_state *ms)
 	main_signals_mask(SIG_UNBLOCK);
 }
 
-/* Free the signal events. */
+/* Free the signal events; the signals are ignored from then on, as
+ * freeing an event puts the default action back, and a signal arriving
+ * while the process winds down must not kill it (exit 0 stays 0). */
 void
 main_signals_free(struct main_state *ms)
 {
 	size_t i;
 
-	for (i = 0; i < ms->nsigs; i++)
+	main_signals_mask(SIG_BLOCK);
+	for (i = 0; i < ms->nsigs; i++) {
 		event_free(ms->sigs[i]);
+		signal(main_signals[i].sig, SIG_IGN);
+	}
 	ms->nsigs = 0;
 }
