@@ -33,7 +33,9 @@
 static int log_level = LOG_LEVEL_INFO;
 
 /* The sinks besides stderr: set by log_open() before threads start. */
-static atomic_int	       log_file_fd = -1;
+static atomic_int log_file_fd = -1;
+/* log_reopen()'s new file, which this thread's next line goes to. */
+static __thread int	       log_file_next = -1;
 static char		       log_file_path[PATH_MAX];
 static int		       log_journal; /* stderr is the journal */
 static atomic_int	       log_sys_fd = -1;
@@ -118,7 +120,9 @@ log_emit(int sev, char *line, size_t n)
 		body[-1] = '>';
 		(void)!write(STDERR_FILENO, body - 3, n + 4);
 	}
-	fd = atomic_load_explicit(&log_file_fd, memory_order_relaxed);
+	fd = log_file_next != -1 ?
+	    log_file_next :
+	    atomic_load_explicit(&log_file_fd, memory_order_relaxed);
 	if (log_journal && fd == -1)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -189,156 +193,6 @@ void
 log_traffic(char c)
 {
 	(void)!write(STDERR_FILENO, &c, 1);
-}
-
-/* Escape untrusted bytes for a log line; see log.h for the contract. */
-size_t
-log_escape(char *dst, size_t dstlen, const void *src, size_t len)
-{
-	static const char    hex[] = "0123456789abcdef";
-	const unsigned char *s = src;
-	char		     rep[4];
-	size_t		     i, o = 0, mark = 0, n;
-
-	if (dstlen == 0)
-		return 0;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '\\') {
-			rep[0] = rep[1] = '\\';
-			n = 2;
-		} else if (s[i] >= 0x20 && s[i] <= 0x7e) {
-			rep[0] = (char)s[i];
-			n = 1;
-		} else {
-			rep[0] = '\\';
-			rep[1] = 'x';
-			rep[2] = hex[s[i] >> 4];
-			rep[3] = hex[s[i] & 0xf];
-			n = 4;
-		}
-		if (n > dstlen - 1 - o) {
-			/* Cut at the last whole escape that leaves room
-			 * for "..." (or as many dots as dst holds). */
-			o = mark;
-			n = dstlen - 1 - o < 3 ? dstlen - 1 - o : 3;
-			memcpy(dst + o, "...", n);
-			o += n;
-			break;
-		}
-		memcpy(dst + o, rep, n);
-		o += n;
-		if (o + 3 <= dstlen - 1)
-			mark = o;
-	}
-	dst[o] = '\0';
-	return o;
-}
-
-/* Value of a hex digit, or -1. */
-static int
-log_hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* Whether p[0..n) is "token" with any letter in any case or written
- * %XX, as a query parameter's name is decoded (token_parse.c). */
-static int
-log_name_is_token(const char *p, size_t n)
-{
-	const char *want = "token";
-	size_t	    i = 0;
-	int	    c, hi, lo;
-
-	for (; *want != '\0'; want++) {
-		if (i < n && p[i] == '%' && i + 2 < n &&
-		    (hi = log_hex(p[i + 1])) >= 0 &&
-		    (lo = log_hex(p[i + 2])) >= 0) {
-			c = hi << 4 | lo;
-			i += 3;
-		} else if (i < n)
-			c = (unsigned char)p[i++];
-		else
-			return 0;
-		if ((c | 0x20) != *want)
-			return 0;
-	}
-	return i == n;
-}
-
-/* Where the first query pair named token (log_name_is_token) in
- * s[0..len) has its value, or NULL. */
-static const char *
-log_token_pair(const char *s, size_t len)
-{
-	const char *e = s + len, *p, *name;
-
-	for (p = s; p < e; p++) {
-		if (*p != '?' && *p != '&')
-			continue;
-		for (name = ++p;
-		     p < e && *p != '=' && *p != '&' && *p != '#' && *p != '?';
-		     p++)
-			;
-		if (p < e && *p == '=' &&
-		    log_name_is_token(name, (size_t)(p - name)))
-			return p + 1;
-		p--;
-	}
-	return NULL;
-}
-
-/* Where the next token value in s[0..len) starts (a pair named token,
- * however encoded, or noVNC's path parameter "token%3D", whose value
- * also ends at "%26"), *vlen set; NULL if none. */
-static const char *
-log_token_value(const char *s, size_t len, size_t *vlen)
-{
-	const char *best, *v, *e = s + len;
-	size_t	    i;
-	int	    encoded = 0;
-
-	best = log_token_pair(s, len);
-	for (i = 0; i + 8 <= len; i++)
-		if (strncasecmp(s + i, "token%3d", 8) == 0)
-			break;
-	if (i + 8 <= len && (best == NULL || s + i + 8 < best)) {
-		best = s + i + 8;
-		encoded = 1;
-	}
-	if (best == NULL)
-		return NULL;
-	for (v = best; v < e && *v != '&' && *v != '#' &&
-	     !(encoded && e - v >= 3 && strncasecmp(v, "%26", 3) == 0);
-	     v++)
-		;
-	*vlen = (size_t)(v - best);
-	return best;
-}
-
-/* log_escape, with every token value shown as "***". */
-size_t
-log_escape_path(char *dst, size_t dstlen, const void *src, size_t len)
-{
-	const char *s = src, *v;
-	size_t	    o = 0, vlen;
-
-	if (dstlen == 0)
-		return 0;
-	dst[0] = '\0';
-	while ((v = log_token_value(s, len, &vlen)) != NULL) {
-		o += log_escape(dst + o, dstlen - o, s, (size_t)(v - s));
-		if (dstlen - o <= 3)
-			return o;
-		memcpy(dst + o, "***", 4);
-		o += 3;
-		len -= (size_t)(v - s) + vlen;
-		s = v + vlen;
-	}
-	return o + log_escape(dst + o, dstlen - o, s, len);
 }
 
 /* Start-up failure or broken invariant, with errno: exit 1. */
@@ -583,17 +437,20 @@ log_reopen(void)
 		log_info("got SIGUSR1: no --log-file to reopen");
 		return;
 	}
-	/* dup2 swaps the file atomically for concurrent writers. */
-	if ((fd = log_file_open(log_file_path)) == -1 || dup2(fd, cur) == -1) {
+	if ((fd = log_file_open(log_file_path)) == -1) {
 		log_warn("got SIGUSR1: cannot reopen %s, still writing to the "
 			 "old file",
 		    log_file_path);
-		if (fd != -1)
-			close(fd);
 		return;
 	}
-	close(fd);
+	/* The new file's first line says why it exists; then dup2 swaps
+	 * the file atomically for concurrent writers. */
+	log_file_next = fd;
 	log_info("got SIGUSR1: reopened %s", log_file_path);
+	log_file_next = -1;
+	if (dup2(fd, cur) == -1)
+		log_warn("got SIGUSR1: dup2 onto the log file");
+	close(fd);
 }
 
 /* Close the log file and the syslog socket; see log.h. */

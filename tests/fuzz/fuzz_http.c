@@ -4,7 +4,7 @@
  * whole input and on its prefixes (a prefix of a head needs more, never
  * parses differently), then the helpers that read a parsed request are
  * checked on it: method, header look-up and walk, list walking, query
- * parameters, body detection; and log_escape (src/log.c), which puts
+ * parameters, body detection; and log_escape (src/log_escape.c), which puts
  * such untrusted bytes in log lines, on the input and on what parsed.
  */
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
  * libFuzzer harness for the pure parts of token routing
- * (src/token_parse.c) and log_escape_path (src/log.c).  Byte 0 chooses
+ * (src/token_parse.c) and log_escape_path (src/log_escape.c).  Byte 0 chooses
  * --host-token; the rest, up to the first '\n', is the request target or
  * Host value; what follows is a token's target.  Checks: the token is
  * NUL-free, its length is what is returned and fits, it comes from a
