@@ -576,7 +576,7 @@ def test_target_resets_while_target_paused_client_gets_all_sent(
     the target resets.  What the bridge had read is still the client's:
     it reads a prefix of the target's stream, then Close 1011."""
     blocked, go = threading.Event(), threading.Event()
-    stream = os.urandom(16 * MiB)
+    stream = os.urandom(64 * MiB)  # past what loopback buffers can hold
     sent = []
 
     def push_then_reset(conn, server):
@@ -900,20 +900,26 @@ def test_paused_pings_each_answered_in_order(start_bridge, echo_backend,
         pair = len(encode_frame(OP_BINARY, chunk)) + len(
             encode_frame(OP_PING, b"x" * 24))
         wire, pings = bytearray(), []
-        for i in range(12000):
-            p = struct.pack("!I", i) + b"p" * 20
-            wire += encode_frame(OP_BINARY, chunk) + encode_frame(OP_PING, p)
-            pings.append(p)
-        view, off = memoryview(bytes(wire)), 0
-        last = time.monotonic()
-        while time.monotonic() - last < 0.5 and off < len(view):
+        off, last = 0, time.monotonic()
+        # Pairs are made as they are sent, until a send has waited 0.5 s:
+        # loopback's socket buffers grow with load (to several MiB each),
+        # so no fixed amount is sure to fill them.
+        while time.monotonic() - last < 0.5:
+            if off == len(wire):
+                assert len(pings) < 200000, "never blocked: %d bytes" % off
+                for i in range(len(pings), len(pings) + 1000):
+                    p = struct.pack("!I", i) + b"p" * 20
+                    wire += encode_frame(OP_BINARY, chunk) + \
+                        encode_frame(OP_PING, p)
+                    pings.append(p)
             try:
-                off += sock.send(view[off:off + 16 * KiB])
+                off += sock.send(bytes(wire[off:off + 16 * KiB]))
                 last = time.monotonic()
             except (BlockingIOError, ssl.SSLWantWriteError,
                     ssl.SSLWantReadError):
                 select.select([], [sock], [], 0.05)
-        assert off < len(view), "never blocked: %d bytes sent" % off
+        assert off < len(wire)
+        view = memoryview(bytes(wire))
         # Then the rest, while reading.
         n = len(pings)
         pongs, got = [], bytearray()
@@ -929,7 +935,7 @@ def test_paused_pings_each_answered_in_order(start_bridge, echo_backend,
             return len(pongs) >= n and len(got) >= n * 1000
 
         print("blocked after %d of %d Pings" % (off // pair, n))
-        pump(cl, view, off, done)
+        pump(cl, view, off, done, timeout=60.0)
         assert pongs == pings[:n], "Pongs out of order or lost: %d of %d" \
             % (sum(a == b for a, b in zip(pongs, pings)), n)
         assert bytes(got) == chunk * n, "echo differs"

@@ -213,9 +213,11 @@ def test_open_files_limit_raised(tmp_path, echo_backend):
         with open("/proc/%d/limits" % p.pid) as f:
             line = [x for x in f if x.startswith("Max open files")][0]
         assert line.split()[3:5] == ["4096", "4096"], line
-        text = log.read_text()
-        assert re.search(r"open files: up to 4096, room for about 2016 "
-                         r"sessions", text), text
+        # The port accepts as soon as it listens, a moment before the
+        # line is written.
+        want = r"open files: up to 4096, room for about 2016 sessions"
+        assert wait_for(lambda: re.search(want, log.read_text()), 10), \
+            log.read_text()
     finally:
         stop_process(p)
 
