@@ -203,7 +203,12 @@ token_file_event(struct token_file_state *st, const struct inotify_event *ev)
 	const char *name;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
-		token_file_writing(st, NULL, 0); /* closes were lost too */
+		/* Events were lost, closes and writes alike: whatever was
+		 * being written may still be, half done.  Held as one write
+		 * under the name "/" (never a file's), which no close ends:
+		 * the reload waits out the write grace. */
+		token_file_writing(st, NULL, 0);
+		token_file_writing(st, "/", 1);
 		return 1;
 	}
 	if (ev->wd == -1 || (ev->wd != st->pwd && ev->wd != st->dwd))

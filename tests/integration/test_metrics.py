@@ -79,11 +79,29 @@ def wait_value(port, name, want, timeout=5.0, **labels):
     return got["m"]
 
 
+def probe_counted(port, timeout=5.0):
+    """The metrics once start_bridge's readiness probe (one connection)
+    is counted and has ended.  connections_open == 0 alone does not say
+    so: the probe may still wait in a worker's listen queue, to be counted
+    after the scrape."""
+    got = {}
+
+    def ok():
+        got["m"] = scrape(port)
+        return value(got["m"], "wsbridge_connections_total") >= 1 and \
+            value(got["m"], "wsbridge_connections_open") == 0
+    if not wait_for(ok, timeout):
+        raise AssertionError("readiness probe not counted and ended: %r"
+                             % {k: v for k, v in got["m"].items()
+                                if k[0].startswith("wsbridge_conn")})
+    return got["m"]
+
+
 def test_values_follow_real_sessions(metrics_bridge):
     b, mport = metrics_bridge()
     # The readiness probe of start_bridge was a connection: count from
     # here.
-    m0 = wait_value(mport, "wsbridge_connections_open", 0)
+    m0 = probe_counted(mport)
     assert value(m0, "wsbridge_accepting") == 1
     with b.raw() as c:
         c.handshake()

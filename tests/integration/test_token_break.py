@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -30,9 +31,9 @@ import pytest
 
 from backends import ThreadedServer
 from test_abuse import fd_count, reset, settled_fds
-from wsutil import (OP_BINARY, ConnectionGone, RawClient, echo_until_eof,
-                    encode_frame, free_port, handshake_request, rss_kib,
-                    wait_for)
+from wsutil import (OP_BINARY, PY, ConnectionGone, RawClient,
+                    echo_until_eof, encode_frame, free_port,
+                    handshake_request, rss_kib, wait_for)
 
 SANITIZED = os.environ.get("WSB_SANITIZED") == "1"
 SLOW = 3 if SANITIZED else 1          # the ASan build's time factor
@@ -626,17 +627,32 @@ def rewrite(path, text, how):
         os.replace(str(path) + ".new", path)
 
 
+# rewrite() in a tight loop, in a process of its own, until its stdin
+# ends (so the last write is whole).  Not a thread of the test: with 50
+# client threads it could wait over a second for the GIL between an
+# in-place rewrite's truncation and its write, and a file left half
+# written that long is read as done (WSB_TOKEN_FILE_WRITE_GRACE_MSEC):
+# an empty table, kept while the loop goes on changing the file.
+REWRITER = r"""
+import os, select, sys
+path, how, versions = sys.argv[1], sys.argv[2], sys.argv[3:5]
+i = 0
+while not select.select([0], [], [], 0)[0]:
+    i += 1
+    if how == "in-place":
+        with open(path, "w") as f:
+            f.write(versions[i % 2])
+    else:
+        with open(path + ".new", "w") as f:
+            f.write(versions[i % 2])
+        os.replace(path + ".new", path)
+"""
+
+
 def sessions_during_rewrites(b, path, versions, how, clients=50, each=10):
     """clients threads open `each` sessions with token "tok" while path is
     rewritten in a tight loop, alternating versions.  The statuses."""
-    stop = threading.Event()
     got, errors = [], []
-
-    def writer():
-        i = 0
-        while not stop.is_set():
-            i += 1
-            rewrite(path, versions[i % 2], how)
 
     def client():
         try:
@@ -645,8 +661,8 @@ def sessions_during_rewrites(b, path, versions, how, clients=50, each=10):
         except Exception as e:  # reported below
             errors.append(repr(e))
 
-    w = threading.Thread(target=writer)
-    w.start()
+    w = subprocess.Popen([PY, "-c", REWRITER, str(path), how] + versions,
+                         stdin=subprocess.PIPE)
     threads = [threading.Thread(target=client) for _ in range(clients)]
     try:
         for t in threads:
@@ -654,8 +670,9 @@ def sessions_during_rewrites(b, path, versions, how, clients=50, each=10):
         for t in threads:
             t.join(60)
     finally:
-        stop.set()
-        w.join(10)
+        w.stdin.close()
+        w.wait(10)
+    assert w.returncode == 0, w.returncode
     assert not errors, errors[:3]
     return got
 

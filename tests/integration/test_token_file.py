@@ -382,3 +382,33 @@ def test_edit_in_place_never_half_read(start_bridge, named, tmp_path):
     bad = [r for r in results if r not in ((101, "A"), (101, "B"))]
     assert not bad, bad[:5]
     assert_no_secrets(b, "slow-tok")
+
+
+def test_edit_in_place_survives_an_event_queue_overflow(start_bridge, named,
+                                                        tmp_path):
+    """The file truncated (its writer still has it open), then more events
+    in its directory than the kernel queues: IN_Q_OVERFLOW, and the
+    truncation's IN_MODIFY is lost with the rest.  The half-written file
+    is still not read (the old target stays) until it has been written
+    and closed."""
+    src = tmp_path / "tokens"
+    versions = [lines(tok=named[n]) for n in ("A", "B")]
+    src.write_text(versions[0])
+    b = token_bridge(start_bridge, "TokenFile", src)
+    assert route(b, "tok") == (101, "A")
+    with open("/proc/sys/fs/inotify/max_queued_events") as f:
+        limit = int(f.read())
+    with open(src, "w") as f:  # truncated, not closed
+        # Two files in turn: the kernel merges an event that repeats the
+        # last one queued.
+        fds = [os.open(tmp_path / n, os.O_WRONLY | os.O_CREAT)
+               for n in ("a", "b")]
+        try:
+            for i in range(limit + 100):
+                os.write(fds[i % 2], b"x")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        assert route(b, "tok") == (101, "A")
+        f.write(versions[1])
+    assert wait_for(lambda: route(b, "tok") == (101, "B"), 10), b.log()
