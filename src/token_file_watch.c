@@ -13,7 +13,9 @@
  * WSB_TOKEN_FILE_WRITE_GRACE_MSEC).  A source changed within the last
  * WSB_TOKEN_FILE_QUIET_MSEC is not read either: a truncation's IN_MODIFY
  * may be queued after the truncation, so a reload could read the file
- * empty.
+ * empty.  When the kernel's queue overflows (IN_Q_OVERFLOW), what was
+ * lost may have been a truncation: the reload waits out the write grace
+ * as if a file were being written.
  */
 #include <sys/inotify.h>
 #include <sys/stat.h>
