@@ -94,7 +94,8 @@ struct token_file_state {
  * newest change (nsec of CLOCK_REALTIME; see token_file_look()). */
 struct token_file_mark {
 	struct stat sb;
-	long long   newest;
+	long long   newest;  /* the latest change, nsec */
+	long long   emptied; /* the latest change of an empty file, or 0 */
 };
 
 /* Now, in msec of CLOCK_MONOTONIC (coarse: no system call). */
@@ -149,7 +150,10 @@ void token_file_look(const char *source, struct token_file_mark *m);
  * Whether m's source is too fresh to read for a lookup that came at t0
  * (msec, token_file_realtime()): 0 when its newest change is at least
  * WSB_TOKEN_FILE_QUIET_MSEC old (or stamped in the future: a clock
- * stepped), -1 when it changed after t0, else how long (msec, at most
+ * stepped), -1 when it changed after t0 or holds a file emptied within
+ * WSB_TOKEN_FILE_WRITE_GRACE_MSEC (an in-place rewrite between its
+ * truncation and its write: the kernel stamps the truncation before it
+ * queues the IN_MODIFY), else how long (msec, at most
  * WSB_TOKEN_FILE_QUIET_MSEC) until it is quiet.
  */
 long long token_file_unsettled(const struct token_file_mark *m, long long t0);

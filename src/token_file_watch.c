@@ -134,6 +134,8 @@ token_file_look(const char *source, struct token_file_mark *m)
 	if (stat(source, &m->sb) == -1)
 		memset(&m->sb, 0, sizeof(m->sb));
 	m->newest = token_file_stamp(&m->sb);
+	m->emptied = S_ISREG(m->sb.st_mode) && m->sb.st_size == 0 ? m->newest :
+								    0;
 	if (!S_ISDIR(m->sb.st_mode) || (d = opendir(source)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
@@ -142,19 +144,27 @@ token_file_look(const char *source, struct token_file_mark *m)
 			continue;
 		if (token_file_stamp(&sb) > m->newest)
 			m->newest = token_file_stamp(&sb);
+		if (S_ISREG(sb.st_mode) && sb.st_size == 0 &&
+		    token_file_stamp(&sb) > m->emptied)
+			m->emptied = token_file_stamp(&sb);
 	}
 	closedir(d);
 }
 
 /* Whether m's source is too fresh to read for a lookup that came at t0
  * (msec): 0 it is quiet (or stamped in the future: a clock stepped), -1
- * it changed after t0, else how long to wait for the quiet (msec). */
+ * it changed after t0 or was emptied within the write grace, else how
+ * long to wait for the quiet (msec). */
 long long
 token_file_unsettled(const struct token_file_mark *m, long long t0)
 {
-	long long now, c;
+	long long now, c, e;
 
 	now = token_file_realtime();
+	e = m->emptied / 1000000;
+	if (m->emptied != 0 && e > now - WSB_TOKEN_FILE_WRITE_GRACE_MSEC &&
+	    e <= now + WSB_TOKEN_FILE_QUIET_MSEC)
+		return -1;
 	c = m->newest / 1000000;
 	if (c <= now - WSB_TOKEN_FILE_QUIET_MSEC ||
 	    c > now + WSB_TOKEN_FILE_QUIET_MSEC)

@@ -412,3 +412,23 @@ def test_edit_in_place_survives_an_event_queue_overflow(start_bridge, named,
         assert route(b, "tok") == (101, "A")
         f.write(versions[1])
     assert wait_for(lambda: route(b, "tok") == (101, "B"), 10), b.log()
+
+
+def test_emptied_file_applies_after_the_write_grace(start_bridge, named,
+                                                   tmp_path):
+    """An empty file may be an in-place rewrite caught between its
+    truncation and its write (whose IN_MODIFY the kernel queues after it
+    stamps the file), so it is believed once it has stayed empty for the
+    write grace (1 s): then its tokens are gone."""
+    src = tmp_path / "tokens"
+    src.write_text(lines(tok=named["A"]))
+    b = token_bridge(start_bridge, "TokenFile", src)
+    assert route(b, "tok") == (101, "A")
+    t0 = time.monotonic()
+    src.write_text("")
+    first = route(b, "tok")
+    if time.monotonic() - t0 < 0.9:
+        assert first == (101, "A")
+    assert wait_for(lambda: route(b, "tok")[0] == 403, 10), b.log()
+    assert time.monotonic() - t0 >= 0.9
+    assert "edited: 0 tokens" in b.log()
