@@ -49,6 +49,8 @@ struct server {
 	atomic_llong		idle_since_ms; /* CLOCK_MONOTONIC, ms */
 	atomic_int		accepting;     /* 0 while starting, draining or
 					    * stopping (/healthz says 503) */
+	atomic_int		listening;     /* workers whose listeners are
+					    * still open */
 	struct sockaddr_storage listen_addrs[WORKER_MAX_LISTENERS];
 	socklen_t		listen_addr_lens[WORKER_MAX_LISTENERS];
 	int			nlisten;

@@ -63,8 +63,11 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct main_state   *ms = arg;
 	const struct config *cfg = ms->server.cfg;
 	long long	     now = worker_now_ms();
-	int		     active, i;
+	int		     active, listening, i;
 
+	/* Read first: a worker counts the connections it takes from its
+	 * listen queue (active) before its listeners as closed. */
+	listening = atomic_load(&ms->server.listening);
 	active = atomic_load(&ms->server.active_sessions);
 	if (ms->stop_deadline_ms != 0 && active > 0 &&
 	    now >= ms->stop_deadline_ms) {
@@ -90,17 +93,21 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 		ms->accepting = 0;
 		atomic_store(&ms->server.accepting, 0);
 	}
-	/* Once the workers have surely closed their listeners. */
-	if (ms->draining && ms->metrics != NULL &&
+	/* Once the workers have closed their listeners (else the probe
+	 * would find our own). */
+	if (ms->draining && ms->metrics != NULL && listening == 0 &&
 	    now - ms->drain_ms >= MAIN_HANDOVER_MSEC && main_port_shared(ms)) {
 		/* A successor joined the port (--reuse-port): its /healthz
-		 * answers from now on, not our 503 half the time. */
-		log_info("draining: another process listens on the port; "
-			 "its /metrics and /healthz answer from now on");
+		 * answers from now on, not our 503 half the time.  Said
+		 * once it is so. */
 		metrics_stop(ms->metrics);
 		ms->metrics = NULL;
+		log_info("draining: another process listens on the port; "
+			 "its /metrics and /healthz answer from now on");
 	}
-	if (!ms->accepting && active == 0) {
+	/* Not before every worker closed its listeners: what they took
+	 * from their listen queues is served first. */
+	if (!ms->accepting && active == 0 && listening == 0) {
 		log_info("no longer accepting and no sessions left, exiting");
 		event_base_loopexit(ms->base, NULL);
 		return;

@@ -35,7 +35,7 @@ static void *worker_main(void *);
 static int   worker_listen(struct worker *, char *, size_t);
 static int   worker_listen_shared(struct worker *, char *, size_t);
 static int  worker_listener_add(struct worker *, struct evconnlistener *, int);
-static void worker_stop_accepting(struct worker *);
+static void worker_stop_accepting(struct worker *, int);
 static void worker_lag_cb(evutil_socket_t, short, void *);
 
 /* Each worker's loop-lag timer (--metrics), by worker id: the timer and
@@ -369,6 +369,7 @@ worker_create(struct server *srv, int id, char *err, size_t errlen)
 		snprintf(err, errlen, "no address to listen on");
 		goto fail;
 	}
+	atomic_fetch_add(&srv->listening, 1);
 	return w;
 
 fail:
@@ -430,7 +431,8 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	cmd = atomic_exchange(&w->cmd, 0);
 	if (cmd &
 	    (WORKER_CMD_STOP_ACCEPT | WORKER_CMD_STOP | WORKER_CMD_GOING_AWAY))
-		worker_stop_accepting(w);
+		worker_stop_accepting(w,
+		    !(cmd & (WORKER_CMD_STOP | WORKER_CMD_GOING_AWAY)));
 	if ((cmd & WORKER_CMD_GOING_AWAY) && w->server->going_away != NULL)
 		w->server->going_away(w);
 	if (cmd & WORKER_CMD_STOP) {
@@ -439,14 +441,35 @@ worker_notify_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Close the listening sockets; sessions go on. */
+/*
+ * Close the listening sockets; sessions go on.  take_queued (a drain):
+ * first accept what the kernel has queued on them.  Those clients are
+ * connected already, and closing a listener resets its queue, even when
+ * a successor shares the port (SO_REUSEPORT does not hand the queue on
+ * unless net.ipv4.tcp_migrate_req is set): a rolling restart would lose
+ * them.  Counted down in server->listening once per worker.
+ */
 static void
-worker_stop_accepting(struct worker *w)
+worker_stop_accepting(struct worker *w, int take_queued)
 {
-	int i;
+	struct sockaddr_storage ss;
+	socklen_t		len;
+	int			i, fd;
 
-	for (i = 0; i < w->nlisteners; i++)
+	for (i = 0; i < w->nlisteners; i++) {
+		while (take_queued) {
+			len = sizeof(ss);
+			fd = accept4(evconnlistener_get_fd(w->listeners[i]),
+			    (struct sockaddr *)&ss, &len,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd == -1)
+				break; /* EAGAIN: none left; else give up */
+			w->server->accept(w, fd, (struct sockaddr *)&ss, len);
+		}
 		evconnlistener_free(w->listeners[i]);
+	}
+	if (w->nlisteners > 0)
+		atomic_fetch_sub(&w->server->listening, 1);
 	w->nlisteners = 0;
 	if (w->backoff != NULL)
 		evtimer_del(w->backoff);
