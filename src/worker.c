@@ -454,10 +454,12 @@ worker_stop_accepting(struct worker *w, int take_queued)
 {
 	struct sockaddr_storage ss;
 	socklen_t		len;
-	int			i, fd;
+	int			i, n, fd;
 
 	for (i = 0; i < w->nlisteners; i++) {
-		while (take_queued) {
+		/* At most a full queue: a client flood cannot keep the
+		 * worker here, away from its sessions. */
+		for (n = 0; take_queued && n < WSB_LISTEN_BACKLOG; n++) {
 			len = sizeof(ss);
 			fd = accept4(evconnlistener_get_fd(w->listeners[i]),
 			    (struct sockaddr *)&ss, &len,
